@@ -1,0 +1,27 @@
+# GeoSeek: `make demo` installs and runs the main job; `make test` installs and runs the tests.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DATA ?= ../shared/data
+INDEX ?= geoseek-index
+
+.PHONY: install demo test bench
+
+install: $(VENV)/.installed
+
+# constraints.txt pins torch/torchvision to the builds this machine's package mirror serves.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+demo: install
+	$(VENV)/bin/geoseek index $(DATA)/rs_caption_mini/captions.json $(DATA)/joplin_xview2/tiles/post --index $(INDEX)
+	$(VENV)/bin/geoseek info --index $(INDEX)
+
+test: install
+	$(PY) -m pytest
+
+bench: install
+	$(PY) benchmarks/dris_joplin.py
+	$(PY) benchmarks/throughput.py

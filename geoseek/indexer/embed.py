@@ -1,0 +1,119 @@
+"""The embed stage: prepare images (open, validate, plan views, crop) and encode their views.
+
+``prepare_image`` is I/O and pixel work, run in threads; ``ViewEmbedder`` loads the encoder
+once and maps a batch of prepared images to view rows -- the mapper shape a distributed
+runner wants.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from geoseek.indexer.objects import object_views
+from geoseek.indexer.planner import ViewNode, plan_views
+from geoseek.indexer.rasters import open_raster, view_bounds
+from geoseek.indexer.sources import SourceItem
+from geoseek.models import Encoder
+from geoseek.schemas import DRISParams, Georef, ObjectParams
+
+
+@dataclass
+class PreparedImage:
+    item: SourceItem
+    image_id: str
+    width: int
+    height: int
+    format: str
+    georef: Georef | None
+    datetime: str | None
+    nodes: list[ViewNode]
+    crops: list[Image.Image]  # one encoder-sized RGB crop per node
+    bounds: list[tuple | None]  # WGS84 bounds per node window
+
+
+@dataclass
+class EmbeddedImage:
+    prepared: PreparedImage
+    rows: dict[str, list] = field(default_factory=dict)
+    vectors: np.ndarray | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def prepare_image(item: SourceItem, image_id: str, side: int, dris: DRISParams, regions: bool) -> PreparedImage:
+    """Open and validate the raster, plan its views and crop them (raises RasterError)."""
+    raster = open_raster(list(item.paths))
+    try:
+        thumb = raster.thumbnail(dris.thumbnail_side)
+        nodes = plan_views(raster.width, raster.height, side, thumb, dris)
+        if not regions:
+            nodes = nodes[:1]
+        crops = [raster.read(n.window, (side, side)) for n in nodes]
+        bounds = [view_bounds(raster, n.window) for n in nodes]
+        return PreparedImage(item, image_id, raster.width, raster.height, raster.format, raster.georef,
+                             raster.datetime, nodes, crops, bounds)
+    finally:
+        close = getattr(raster, "close", None)
+        if close:
+            close()
+
+
+VIEW_COLUMNS = ("node_id", "image_id", "level", "parent", "depth", "bbox", "node_box", "complexity", "saliency",
+                "west", "south", "east", "north")
+
+
+class ViewEmbedder:
+    """Encodes every view of a batch of prepared images and derives object views."""
+
+    def __init__(self, encoder: Encoder, levels: list[str], objects: ObjectParams) -> None:
+        self.encoder = encoder
+        self.levels = levels
+        self.objects = objects
+
+    def __call__(self, batch: list[PreparedImage]) -> list[EmbeddedImage]:
+        crops = [c for p in batch for c in p.crops]
+        pooled, dense = self.encoder.encode_images_and_dense(crops)
+        out, start = [], 0
+        for p in batch:
+            n = len(p.nodes)
+            out.append(self._rows(p, pooled[start : start + n], dense[start : start + n]))
+            start += n
+        return out
+
+    def _rows(self, p: PreparedImage, pooled: np.ndarray, dense: np.ndarray) -> EmbeddedImage:
+        rows: dict[str, list] = {c: [] for c in VIEW_COLUMNS}
+        vectors = []
+
+        def add(node_id, level, parent, depth, bbox, node_box, complexity, saliency, bounds, vec):
+            west, south, east, north = bounds if bounds else (None, None, None, None)
+            for key, val in zip(VIEW_COLUMNS, (node_id, p.image_id, level, parent, depth, list(bbox), list(node_box),
+                                               complexity, saliency, west, south, east, north)):
+                rows[key].append(val)
+            vectors.append(vec)
+
+        counts = {"global": 0, "region": 0, "object": 0}
+        for node, vec, bounds in zip(p.nodes, pooled, p.bounds):
+            level = "global" if node.index == 0 else "region"
+            tag = "g" if node.index == 0 else f"r{node.index}"
+            add(f"{p.image_id}/{tag}", level, node.parent, node.depth, node.window, node.box, node.complexity, 0.0, bounds, vec)
+            counts[level] += 1
+        if "object" in self.levels:
+            for node, vec, grid in zip(p.nodes, pooled, dense):
+                for obj in object_views(grid, vec, node.window, self.objects):
+                    add(f"{p.image_id}/o{counts['object']}", "object", node.index, node.depth + 1, obj.box, obj.box,
+                        0.0, obj.saliency, self._object_bounds(p, node, obj.box), obj.vector)
+                    counts["object"] += 1
+        return EmbeddedImage(p, rows, np.stack(vectors).astype(np.float32), counts)
+
+    @staticmethod
+    def _object_bounds(p: PreparedImage, node: ViewNode, box) -> tuple | None:
+        """Interpolate an object's WGS84 bounds inside its view's bounds (views are small, so linear is exact enough)."""
+        b = p.bounds[node.index]
+        if b is None:
+            return None
+        x0, y0, x1, y1 = node.window
+        west, south, east, north = b
+        fx = lambda x: west + (east - west) * (x - x0) / max(1, x1 - x0)  # noqa: E731
+        fy = lambda y: north - (north - south) * (y - y0) / max(1, y1 - y0)  # noqa: E731
+        return (fx(box[0]), fy(box[3]), fx(box[2]), fy(box[1]))

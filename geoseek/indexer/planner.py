@@ -1,0 +1,161 @@
+"""DRIS view planning: a per-image quadtree refined coarse-to-fine where content is complex.
+
+A node is split into 2x2 children only when all hold:
+  (a) it has more pixels than the encoder input (resizing it to S x S loses detail);
+  (b) it contains complex content: the image is divided once into S x S source-pixel cells
+      and a cell is complex when its mean gradient magnitude (grey levels 0..1 per pixel of a
+      thumbnail) is above a threshold; flat water, fields and desert have no complex cells;
+  (c) the image's view budget, a fraction of the uniform native-resolution tile count, is not spent.
+Nodes are refined best-first by their complex area, so when the budget runs out it has gone to
+the busiest parts of the scene. Views never upsample beyond native resolution: a node smaller
+than the encoder input on a side is encoded from a window grown to S on that side (clipped to
+the image), so the encoder sees real pixels, not interpolated ones.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from geoseek.schemas import DRISParams
+
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class ViewNode:
+    """One planned view. ``box`` is the quadtree node; ``window`` is what the encoder sees."""
+
+    index: int
+    parent: int  # -1 for the root
+    depth: int
+    box: Box
+    window: Box
+    complexity: float  # fraction of the node's area in complex cells, 0..1
+
+
+class GradientMap:
+    """O(1) mean gradient magnitude over any source-pixel box, via a summed-area table."""
+
+    def __init__(self, thumb: np.ndarray, width: int, height: int) -> None:
+        grey = thumb.astype(np.float32).mean(axis=2) / 255.0 if thumb.ndim == 3 else thumb.astype(np.float32) / 255.0
+        gy, gx = np.gradient(grey)
+        mag = np.hypot(gx, gy)
+        self._sat = np.pad(mag.cumsum(0).cumsum(1), ((1, 0), (1, 0))).astype(np.float64)
+        self._sx = grey.shape[1] / width
+        self._sy = grey.shape[0] / height
+
+    def mean(self, box: Box) -> float:
+        """Mean gradient magnitude inside ``box`` (source pixel coordinates)."""
+        h, w = self._sat.shape[0] - 1, self._sat.shape[1] - 1
+        x0 = min(w - 1, int(box[0] * self._sx))
+        y0 = min(h - 1, int(box[1] * self._sy))
+        x1 = max(x0 + 1, min(w, math.ceil(box[2] * self._sx)))
+        y1 = max(y0 + 1, min(h, math.ceil(box[3] * self._sy)))
+        s = self._sat
+        total = s[y1, x1] - s[y0, x1] - s[y1, x0] + s[y0, x0]
+        return float(total / ((x1 - x0) * (y1 - y0)))
+
+
+class ComplexCells:
+    """Which S x S source-pixel cells are complex; O(1) complex fraction of any box."""
+
+    def __init__(self, thumb: np.ndarray, width: int, height: int, side: int, threshold: float) -> None:
+        grad = GradientMap(thumb, width, height)
+        self.side = side
+        self.cols, self.rows = math.ceil(width / side), math.ceil(height / side)
+        self.levels = np.array(
+            [[grad.mean((c * side, r * side, min(width, (c + 1) * side), min(height, (r + 1) * side)))
+              for c in range(self.cols)] for r in range(self.rows)],
+            dtype=np.float64,
+        )
+        self.mask = self.levels > threshold
+        self._sat = np.pad(self.mask.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+
+    def fraction(self, box: Box) -> float:
+        """Fraction of the cells whose centre lies in ``box`` that are complex (0 if none)."""
+        s = self.side
+        c0, r0 = math.ceil(box[0] / s - 0.5), math.ceil(box[1] / s - 0.5)
+        c1, r1 = math.ceil(box[2] / s - 0.5), math.ceil(box[3] / s - 0.5)
+        c0, c1 = max(0, c0), min(self.cols, max(c1, c0 + 1))
+        r0, r1 = max(0, r0), min(self.rows, max(r1, r0 + 1))
+        if c0 >= c1 or r0 >= r1:
+            return 0.0
+        t = self._sat
+        return float(t[r1, c1] - t[r0, c1] - t[r1, c0] + t[r0, c0]) / ((c1 - c0) * (r1 - r0))
+
+
+def encode_window(box: Box, side: int, width: int, height: int) -> Box:
+    """Grow ``box`` to at least ``side`` px per axis (centred, clipped) so leaves are never upsampled."""
+    x0, y0, x1, y1 = box
+
+    def grow(a: int, b: int, limit: int) -> tuple[int, int]:
+        need = min(side, limit) - (b - a)
+        if need <= 0:
+            return a, b
+        a = max(0, a - need // 2)
+        b = min(limit, a + max(b - a, min(side, limit)))
+        return max(0, b - min(side, limit)) if b - a < min(side, limit) else a, b
+
+    nx0, nx1 = grow(x0, x1, width)
+    ny0, ny1 = grow(y0, y1, height)
+    return (nx0, ny0, nx1, ny1)
+
+
+def uniform_tile_count(width: int, height: int, side: int) -> int:
+    """Tiles of a uniform native-resolution grid with encoder input ``side``."""
+    return math.ceil(width / side) * math.ceil(height / side)
+
+
+def view_budget(width: int, height: int, side: int, params: DRISParams) -> int:
+    """Most views (encoder calls) DRIS may spend on one image, growing with its area."""
+    return max(params.min_budget, math.ceil(params.budget_per_tile * uniform_tile_count(width, height, side)))
+
+
+def _split(box: Box) -> list[Box]:
+    x0, y0, x1, y1 = box
+    mx, my = (x0 + x1) // 2, (y0 + y1) // 2
+    return [(x0, y0, mx, my), (mx, y0, x1, my), (x0, my, mx, y1), (mx, my, x1, y1)]
+
+
+def plan_uniform(width: int, height: int, side: int) -> list[ViewNode]:
+    """The baseline: the global view plus a uniform grid of native-resolution S x S tiles."""
+    root = (0, 0, width, height)
+    nodes = [ViewNode(0, -1, 0, root, root, 0.0)]
+    if width * height <= side * side:
+        return nodes
+    for ty in range(math.ceil(height / side)):
+        for tx in range(math.ceil(width / side)):
+            box = (tx * side, ty * side, min(width, (tx + 1) * side), min(height, (ty + 1) * side))
+            nodes.append(ViewNode(len(nodes), 0, 1, box, encode_window(box, side, width, height), 0.0))
+    return nodes
+
+
+def plan_views(width: int, height: int, side: int, thumb: np.ndarray, params: DRISParams) -> list[ViewNode]:
+    """Plan an image's views: index 0 is the global view, the rest are region views (DRIS quadtree)."""
+    if params.uniform:
+        return plan_uniform(width, height, side)
+    cells = ComplexCells(thumb, width, height, side, params.complexity_threshold)
+
+    def area(node: ViewNode) -> float:  # complex area in cells: the refinement priority
+        x0, y0, x1, y1 = node.box
+        return node.complexity * (x1 - x0) * (y1 - y0) / (side * side)
+
+    root_box = (0, 0, width, height)
+    nodes = [ViewNode(0, -1, 0, root_box, root_box, cells.fraction(root_box))]
+    budget = view_budget(width, height, side, params)
+    heap: list[tuple[float, int]] = [(-area(nodes[0]), 0)]
+    while heap and len(nodes) + 4 <= budget:
+        _, idx = heapq.heappop(heap)
+        node = nodes[idx]
+        x0, y0, x1, y1 = node.box
+        too_small = (x1 - x0) * (y1 - y0) <= side * side or min(x1 - x0, y1 - y0) < 2
+        if too_small or node.complexity <= 0.0 or node.depth >= params.max_depth:
+            continue
+        for child in _split(node.box):
+            c = ViewNode(len(nodes), idx, node.depth + 1, child, encode_window(child, side, width, height), cells.fraction(child))
+            nodes.append(c)
+            heapq.heappush(heap, (-area(c), c.index))
+    return nodes

@@ -1,0 +1,285 @@
+"""Open and validate rasters; read pixel windows as RGB.
+
+Three readers share one small interface (``width``, ``height``, ``read``, ``thumbnail``,
+``georef``): PIL for JPEG/PNG/WebP/BMP, rasterio for (Geo)TIFF, and a mosaic of touching
+GeoTIFF tiles. Every check that can refuse an input runs in ``open_raster`` and raises
+``RasterError`` whose message is the one-line reason shown to the user.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from PIL import Image
+
+from geoseek.schemas import Georef
+
+log = logging.getLogger(__name__)
+
+try:  # plain (non-geo) TIFFs are valid inputs; rasterio's warning about them is noise
+    from rasterio.errors import NotGeoreferencedWarning
+
+    warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
+except ImportError:
+    pass
+
+PIL_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+TIFF_SUFFIXES = {".tif", ".tiff"}
+IMAGE_SUFFIXES = PIL_SUFFIXES | TIFF_SUFFIXES
+
+# PIL decodes whole images: cap them. rasterio reads windows, so larger scenes are fine,
+# but a header whose pixel count is absurd for the file size is a decompression bomb.
+MAX_DECODED_PIXELS = 150_000_000
+MAX_WINDOWED_PIXELS = 20_000_000_000
+MAX_PIXELS_PER_BYTE = 2_000
+
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in source pixels, x1/y1 exclusive
+
+
+class RasterError(Exception):
+    """An input that cannot be indexed; ``str(err)`` is the one-line reason."""
+
+
+class Raster(Protocol):
+    width: int
+    height: int
+    georef: Georef | None
+    datetime: str | None
+    format: str
+
+    def read(self, box: Box, out_size: tuple[int, int]) -> Image.Image:
+        """Pixels of ``box`` resampled to ``out_size`` (w, h), as an RGB PIL image."""
+
+    def thumbnail(self, max_side: int) -> np.ndarray:
+        """The whole raster with its long side at most ``max_side``: (h, w, 3) uint8."""
+
+
+def _check_size(path: Path, width: int, height: int, limit: int) -> None:
+    pixels = width * height
+    size = max(path.stat().st_size, 1)
+    if pixels > limit:
+        raise RasterError(f"decompression bomb guard: header claims {width}x{height} ({pixels:,} px), limit is {limit:,} px")
+    if pixels > 1_000_000 and pixels / size > MAX_PIXELS_PER_BYTE:
+        raise RasterError(
+            f"decompression bomb guard: header claims {width}x{height} ({pixels:,} px) in a {size:,}-byte file"
+        )
+
+
+def _exif_datetime(im: Image.Image) -> str | None:
+    try:
+        raw = im.getexif().get(306)  # DateTime
+    except Exception:  # broken EXIF must not refuse an otherwise good image
+        return None
+    return _tiff_datetime(raw)
+
+
+def _tiff_datetime(raw: str | None) -> str | None:
+    if not raw or len(raw) < 19:
+        return None
+    return raw[:10].replace(":", "-") + "T" + raw[11:19]
+
+
+class PILRaster:
+    """A fully decoded JPEG/PNG/WebP/BMP (these formats cannot be read by window)."""
+
+    georef = None
+
+    def __init__(self, path: Path) -> None:
+        try:
+            im = Image.open(path)
+        except Image.DecompressionBombError as exc:
+            raise RasterError(f"decompression bomb guard: {exc}") from exc
+        except Exception as exc:
+            raise RasterError(f"unreadable: not a recognised image ({type(exc).__name__})") from exc
+        self.format = (im.format or "unknown").lower()
+        self.width, self.height = im.size
+        _check_size(path, self.width, self.height, MAX_DECODED_PIXELS)
+        if im.mode not in ("RGB", "P"):
+            raise RasterError(f"unsupported band layout: mode {im.mode} ({_describe_mode(im.mode)}); expected 8-bit RGB")
+        self.datetime = _exif_datetime(im)
+        try:
+            im.load()
+        except Exception as exc:
+            raise RasterError(f"truncated or corrupt image data: {exc}") from exc
+        self._image = im.convert("RGB")
+
+    def read(self, box: Box, out_size: tuple[int, int]) -> Image.Image:
+        return self._image.resize(out_size, Image.BICUBIC, box=box)
+
+    def thumbnail(self, max_side: int) -> np.ndarray:
+        im = self._image.copy()
+        im.thumbnail((max_side, max_side), Image.BILINEAR)
+        return np.asarray(im)
+
+
+def _describe_mode(mode: str) -> str:
+    return {
+        "L": "1 band, 8-bit", "LA": "2 bands", "RGBA": "4 bands", "CMYK": "4 bands", "I;16": "1 band, 16-bit",
+        "I;16B": "1 band, 16-bit", "I": "1 band, 32-bit", "F": "1 band, float", "1": "1 band, 1-bit",
+    }.get(mode, "not 8-bit RGB")
+
+
+def _georef(ds) -> Georef | None:
+    """Georeference of an open rasterio dataset, or None when it has no CRS."""
+    if ds.crs is None:
+        return None
+    from rasterio.warp import transform_bounds
+
+    b = ds.bounds
+    wgs = transform_bounds(ds.crs, "EPSG:4326", *b, densify_pts=21)
+    return Georef(crs=ds.crs.to_string(), bounds=tuple(b), bounds_wgs84=tuple(wgs), gsd=(abs(ds.res[0]), abs(ds.res[1])))
+
+
+def _open_tiff(path: Path):
+    import rasterio
+
+    try:
+        ds = rasterio.open(path)
+    except Exception as exc:
+        raise RasterError(f"unreadable: {str(exc).splitlines()[0][:160]}") from exc
+    _check_size(path, ds.width, ds.height, MAX_WINDOWED_PIXELS)
+    if ds.count != 3 or any(dt != "uint8" for dt in ds.dtypes):
+        dtype = ds.dtypes[0] if ds.dtypes else "?"
+        ds.close()
+        raise RasterError(f"unsupported band layout: {ds.count} band(s) of {dtype}; expected 3 bands of 8-bit (RGB)")
+    return ds
+
+
+def _read_window(ds, box: Box, out_size: tuple[int, int]) -> np.ndarray:
+    """(h, w, 3) uint8 of ``box`` from a rasterio dataset, decimated on read when far larger than needed."""
+    from rasterio.enums import Resampling
+    from rasterio.windows import Window
+
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    # Read at most 2x the output size; overviews make this cheap for huge windows.
+    scale = min(1.0, 2.0 * max(out_size) / max(w, h))
+    shape = (3, max(1, round(h * scale)), max(1, round(w * scale)))
+    try:
+        arr = ds.read([1, 2, 3], window=Window(x0, y0, w, h), out_shape=shape, resampling=Resampling.average)
+    except Exception as exc:
+        raise RasterError(f"truncated or corrupt image data: {str(exc).splitlines()[0][:160]}") from exc
+    return np.ascontiguousarray(arr.transpose(1, 2, 0))
+
+
+class TiffRaster:
+    """A (Geo)TIFF read by window through rasterio."""
+
+    format = "tiff"
+
+    def __init__(self, path: Path) -> None:
+        self._ds = _open_tiff(path)
+        self.width, self.height = self._ds.width, self._ds.height
+        self.georef = _georef(self._ds)
+        self.datetime = _tiff_datetime(self._ds.tags().get("TIFFTAG_DATETIME"))
+        self.transform = self._ds.transform
+        self.crs = self._ds.crs
+        self.thumbnail(256)  # decode once now so corrupt data is refused here, not mid-batch
+
+    def read(self, box: Box, out_size: tuple[int, int]) -> Image.Image:
+        return Image.fromarray(_read_window(self._ds, box, out_size)).resize(out_size, Image.BICUBIC)
+
+    def thumbnail(self, max_side: int) -> np.ndarray:
+        s = min(1.0, max_side / max(self.width, self.height))
+        size = (max(1, round(self.width * s)), max(1, round(self.height * s)))
+        return np.asarray(Image.fromarray(_read_window(self._ds, (0, 0, self.width, self.height), size)).resize(size))
+
+    def close(self) -> None:
+        self._ds.close()
+
+
+@dataclass
+class _Tile:
+    ds: object
+    col: int  # pixel offset of the tile in the mosaic
+    row: int
+
+
+class MosaicRaster:
+    """Touching GeoTIFF tiles with one CRS and pixel size, read as one scene."""
+
+    format = "tiff-mosaic"
+
+    def __init__(self, paths: list[Path]) -> None:
+        from rasterio.transform import from_origin
+        from rasterio.warp import transform_bounds
+
+        datasets = [_open_tiff(p) for p in paths]
+        first = datasets[0]
+        resx, resy = abs(first.res[0]), abs(first.res[1])
+        for p, ds in zip(paths, datasets):
+            if ds.crs != first.crs or not np.allclose((abs(ds.res[0]), abs(ds.res[1])), (resx, resy), rtol=1e-6):
+                raise RasterError(f"mosaic tile {p.name} has a different CRS or pixel size from {paths[0].name}")
+        left = min(ds.bounds.left for ds in datasets)
+        top = max(ds.bounds.top for ds in datasets)
+        right = max(ds.bounds.right for ds in datasets)
+        bottom = min(ds.bounds.bottom for ds in datasets)
+        self.width = round((right - left) / resx)
+        self.height = round((top - bottom) / resy)
+        self.tiles = [_Tile(ds, round((ds.bounds.left - left) / resx), round((top - ds.bounds.top) / resy)) for ds in datasets]
+        self.transform = from_origin(left, top, resx, resy)
+        self.crs = first.crs
+        wgs = transform_bounds(first.crs, "EPSG:4326", left, bottom, right, top, densify_pts=21)
+        self.georef = Georef(crs=first.crs.to_string(), bounds=(left, bottom, right, top), bounds_wgs84=tuple(wgs), gsd=(resx, resy))
+        self.datetime = _tiff_datetime(first.tags().get("TIFFTAG_DATETIME"))
+
+    def _native(self, box: Box, scale: float) -> np.ndarray:
+        x0, y0, x1, y1 = box
+        out = np.zeros((max(1, round((y1 - y0) * scale)), max(1, round((x1 - x0) * scale)), 3), np.uint8)
+        for t in self.tiles:
+            ix0, iy0 = max(x0, t.col), max(y0, t.row)
+            ix1, iy1 = min(x1, t.col + t.ds.width), min(y1, t.row + t.ds.height)
+            if ix0 >= ix1 or iy0 >= iy1:
+                continue
+            ox0, oy0 = round((ix0 - x0) * scale), round((iy0 - y0) * scale)
+            ox1, oy1 = round((ix1 - x0) * scale), round((iy1 - y0) * scale)
+            if ox1 <= ox0 or oy1 <= oy0:
+                continue
+            part = _read_window(t.ds, (ix0 - t.col, iy0 - t.row, ix1 - t.col, iy1 - t.row), (ox1 - ox0, oy1 - oy0))
+            out[oy0:oy1, ox0:ox1] = np.asarray(Image.fromarray(part).resize((ox1 - ox0, oy1 - oy0), Image.BILINEAR))
+        return out
+
+    def read(self, box: Box, out_size: tuple[int, int]) -> Image.Image:
+        scale = min(1.0, 2.0 * max(out_size) / max(box[2] - box[0], box[3] - box[1]))
+        return Image.fromarray(self._native(box, scale)).resize(out_size, Image.BICUBIC)
+
+    def thumbnail(self, max_side: int) -> np.ndarray:
+        return self._native((0, 0, self.width, self.height), min(1.0, max_side / max(self.width, self.height)))
+
+    def close(self) -> None:
+        for t in self.tiles:
+            t.ds.close()
+
+
+def open_raster(paths: list[Path]) -> Raster:
+    """Open one image file, or several GeoTIFF tiles as a mosaic; raise RasterError with the reason."""
+    for p in paths:
+        if not p.is_file():
+            raise RasterError("file not found")
+        if p.stat().st_size == 0:
+            raise RasterError("empty file (0 bytes)")
+        if p.suffix.lower() not in IMAGE_SUFFIXES:
+            raise RasterError(f"unsupported format '{p.suffix or p.name}'; supported: {', '.join(sorted(IMAGE_SUFFIXES))}")
+    if len(paths) > 1:
+        return MosaicRaster(paths)
+    path = paths[0]
+    if path.suffix.lower() in TIFF_SUFFIXES:
+        return TiffRaster(path)
+    return PILRaster(path)
+
+
+def view_bounds(raster: Raster, box: Box) -> tuple[float, float, float, float] | None:
+    """WGS84 (west, south, east, north) of a pixel box, or None for rasters without a CRS."""
+    transform = getattr(raster, "transform", None)
+    if raster.georef is None or transform is None:
+        return None
+    from rasterio.warp import transform_bounds
+
+    x0, y0, x1, y1 = box
+    ax, ay = transform @ (x0, y0)
+    bx, by = transform @ (x1, y1)
+    return tuple(transform_bounds(raster.crs, "EPSG:4326", min(ax, bx), min(ay, by), max(ax, bx), max(ay, by)))

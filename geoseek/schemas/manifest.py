@@ -1,0 +1,90 @@
+"""The index manifest: everything a reader needs to interpret one index version."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+LEVELS: tuple[str, ...] = ("global", "region", "object")
+Level = Literal["global", "region", "object"]
+
+
+class DRISParams(BaseModel):
+    """Coarse-to-fine view planning (DRIS) parameters.
+
+    A node is split into 2x2 children only when it has more pixels than the encoder input
+    (detail would be lost by resizing), it holds complex encoder-sized cells, and the image's
+    view budget is not spent.
+    """
+
+    complexity_threshold: float = Field(
+        0.04, ge=0.0, description="Mean gradient magnitude (0..1 grey levels per thumbnail px) above which an encoder-sized cell is complex."
+    )
+    budget_per_tile: float = Field(
+        0.5, gt=0.0, description="View budget as a fraction of the uniform native-resolution tile count."
+    )
+    min_budget: int = Field(1, ge=1, description="Views every image may use, however small.")
+    max_depth: int = Field(8, ge=0, le=16)
+    thumbnail_side: int = Field(1024, ge=64, description="Long side (px) of the thumbnail complexity is measured on.")
+    uniform: bool = Field(False, description="Uniform native-resolution tiling instead of DRIS (the baseline).")
+
+
+class ObjectParams(BaseModel):
+    """How object views are grouped from dense patch embeddings."""
+
+    per_view: int = Field(3, ge=0, le=16, description="Most object segments kept per encoded view.")
+    clusters: int = Field(4, ge=2, le=16, description="k of the spherical k-means over patch embeddings.")
+    min_patches: int = Field(2, ge=1, description="Segments smaller than this many patches are dropped.")
+    merge_cos: float = Field(0.9, ge=-1.0, le=1.0, description="Clusters whose centroids are more similar than this are one segment.")
+
+
+class FusionWeights(BaseModel):
+    """Query-time level weights: score = global*s_g + region*max(s_r) + object*max(s_o)."""
+
+    model_config = {"populate_by_name": True}
+    global_: float = Field(0.5, alias="global", ge=0.0)
+    region: float = Field(0.3, ge=0.0)
+    object: float = Field(0.2, ge=0.0)
+
+
+class ModelInfo(BaseModel):
+    spec: str
+    id: str
+    dim: int
+    image_size: int
+    checksum: str | None = None
+
+
+class ViewCounts(BaseModel):
+    global_: int = Field(0, alias="global")
+    region: int = 0
+    object: int = 0
+    model_config = {"populate_by_name": True}
+
+
+class LevelIndexInfo(BaseModel):
+    """One FAISS file of a version: what it holds and how it searches."""
+
+    kind: Literal["flat", "hnsw", "ivfpq"]
+    count: int
+    file: str
+    params: dict[str, int | float | str] = {}
+
+
+class IndexManifest(BaseModel):
+    version: str
+    created: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    geoseek_version: str
+    faiss_version: str
+    model: ModelInfo
+    levels: list[str]
+    dris: DRISParams
+    objects: ObjectParams
+    fusion: FusionWeights = FusionWeights()
+    images: int
+    captions: int
+    views: ViewCounts
+    indices: dict[str, LevelIndexInfo]
+    view_shards: list[str]
+    text_shards: list[str]

@@ -1,0 +1,65 @@
+"""Shared fixtures: real data under ../shared/data, tiny open_clip models built from JSON configs."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = (ROOT.parent / "shared" / "data").resolve()
+RSICD = DATA / "rsicd_aid150"
+MINI = DATA / "rs_caption_mini"
+JOPLIN = DATA / "joplin_xview2"
+
+TINY_VIT = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
+    "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 1},
+}
+TINY_RN = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 64, "layers": [1, 1, 1, 1], "width": 8, "head_width": 32},
+    "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 1},
+}
+
+
+def pytest_configure(config):
+    if not DATA.is_dir():
+        raise pytest.UsageError(f"the shared data folder {DATA} is missing; tests run on real data")
+
+
+@pytest.fixture(scope="session")
+def tiny_vit_config(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("models") / "tiny-vit.json"
+    path.write_text(json.dumps(TINY_VIT))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_rn_config(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("models") / "tiny-rn.json"
+    path.write_text(json.dumps(TINY_RN))
+    return path
+
+
+def rsicd_images(n: int, split: str | None = None) -> list[dict]:
+    """The first ``n`` entries of the real RSICD/AID dataset.json (optionally of one split), spread over classes."""
+    data = json.loads((RSICD / "dataset_rsicd_aid150.json").read_text())
+    entries = [e for e in data["images"] if split is None or e["split"] == split]
+    step = max(1, len(entries) // n)
+    return entries[::step][:n]
+
+
+@pytest.fixture()
+def small_archive(tmp_path) -> Path:
+    """A real mini archive: 24 RSICD/AID chips with a dataset.json, as the user would have it."""
+    root = tmp_path / "archive"
+    entries = rsicd_images(24)
+    for e in entries:
+        dst = root / e["filepath"]
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(RSICD / e["filepath"], dst)
+    (root / "dataset.json").write_text(json.dumps({"dataset": "mini", "images": entries}))
+    return root

@@ -1,0 +1,71 @@
+import json
+import shutil
+
+import pytest
+
+from geoseek.indexer.sources import DatasetError, discover, group_tiles, read_dataset
+from tests.conftest import JOPLIN, MINI, RSICD
+
+
+def test_karpathy_dataset_json(small_archive):
+    items, skipped = read_dataset(small_archive / "dataset.json")
+    assert len(items) == 24 and not skipped
+    assert all(len(i.captions) >= 1 and i.split in ("train", "val", "test") for i in items)
+    assert items[0].collection == "mini"
+    assert items[0].paths[0].is_file()
+
+
+def test_captions_list_format():
+    items, _ = read_dataset(MINI / "captions.json")
+    assert len(items) == 29
+    assert {i.paths[0].suffix for i in items} == {".jpg", ".tif"}
+    assert all(len(i.captions) == 5 for i in items)
+
+
+def test_empty_captions_and_missing_files_are_reported(tmp_path):
+    shutil.copy(RSICD / "images" / "Airport" / "airport_1.jpg", tmp_path / "a.jpg")
+    (tmp_path / "d.json").write_text(json.dumps({"images": [
+        {"filepath": "a.jpg", "sentences": [{"raw": "planes"}, {"raw": "  "}]},
+        {"filepath": "gone.jpg", "sentences": [{"raw": "x"}]},
+    ]}))
+    items, skipped = read_dataset(tmp_path / "d.json")
+    assert [i.captions for i in items] == [["planes"]]
+    reasons = {s.reason for s in skipped}
+    assert "file not found (listed in dataset.json)" in reasons
+    assert any("1 empty caption(s)" in r for r in reasons)
+
+
+@pytest.mark.parametrize("content,msg", [
+    ('{"images": [', "not valid JSON"),
+    ('[1, 2]', "expected an object with an 'images' list"),
+    ('{"images": [{"sentences": []}]}', "neither 'filepath' nor 'filename'"),
+    ('{"images": [{"filepath": "../../etc/passwd"}]}', "outside the archive root"),
+    ('{"images": [{"filepath": "/etc/hostname"}]}', "outside the archive root"),
+])
+def test_bad_dataset_json_is_refused(tmp_path, content, msg):
+    (tmp_path / "dataset.json").write_text(content)
+    with pytest.raises(DatasetError, match=msg):
+        read_dataset(tmp_path / "dataset.json")
+
+
+def test_folder_scan_with_sidecar_captions_and_tiles(tmp_path):
+    shutil.copytree(JOPLIN / "tiles", tmp_path / "tiles")
+    shutil.copy(RSICD / "images" / "Airport" / "airport_1.jpg", tmp_path / "a.jpg")
+    (tmp_path / "a.txt").write_text("planes at a terminal\n\na runway\n")
+    (tmp_path / "notes.md").write_text("hello")
+    items, skipped = discover([tmp_path])
+    by_name = {i.paths[0].name: i for i in items}
+    assert by_name["a.jpg"].captions == ["planes at a terminal", "a runway"]
+    scenes = [i for i in items if len(i.paths) > 1]
+    assert len(scenes) == 1 and len(scenes[0].paths) == 6
+    assert [s.reason for s in skipped] == ["unsupported format '.md'"]
+    items, _ = discover([tmp_path], mosaic=False)
+    assert len(items) == 7
+
+
+def test_tiles_that_do_not_touch_stay_separate():
+    tiles = sorted((JOPLIN / "tiles" / "post").glob("*.tif"))
+    # tile x=31500 and x=33548 are two tiles apart: not touching, two scenes.
+    far = [t for t in tiles if "-5137" in t.name and ("31500" in t.name or "33548" in t.name)]
+    assert group_tiles(far) == [(far[0],), (far[1],)]
+    assert group_tiles(tiles) == [tuple(tiles)]
