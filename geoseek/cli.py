@@ -16,7 +16,7 @@ log = logging.getLogger("geoseek")
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
-    logging.getLogger("geoseek").setLevel(logging.INFO)
+    logging.getLogger("geoseek").setLevel(logging.INFO if verbose else logging.WARNING)
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from geoseek.indexer.objects import object_views
-from geoseek.indexer.planner import ViewNode, plan_views
+from geoseek.indexer.planner import ViewNode, plan_views, thumbnail_side
 from geoseek.indexer.rasters import open_raster, view_bounds
 from geoseek.indexer.sources import SourceItem
 from geoseek.models import Encoder
@@ -45,7 +45,7 @@ def prepare_image(item: SourceItem, image_id: str, side: int, dris: DRISParams, 
     """Open and validate the raster, plan its views and crop them (raises RasterError)."""
     raster = open_raster(list(item.paths))
     try:
-        thumb = raster.thumbnail(dris.thumbnail_side)
+        thumb = raster.thumbnail(thumbnail_side(raster.width, raster.height, side, dris))
         nodes = plan_views(raster.width, raster.height, side, thumb, dris)
         if not regions:
             nodes = nodes[:1]

@@ -104,6 +104,15 @@ def encode_window(box: Box, side: int, width: int, height: int) -> Box:
     return (nx0, ny0, nx1, ny1)
 
 
+def thumbnail_side(width: int, height: int, side: int, params: DRISParams) -> int:
+    """Long side of the thumbnail to measure complexity on: ``cell_px`` pixels per encoder-sized cell.
+
+    A fixed scale relative to the encoder input makes the threshold mean the same thing for a
+    600 px chip and a 30,000 px scene (gradients grow as an image is shown closer to native).
+    """
+    return max(8, min(params.thumbnail_side, math.ceil(max(width, height) * params.cell_px / side)))
+
+
 def uniform_tile_count(width: int, height: int, side: int) -> int:
     """Tiles of a uniform native-resolution grid with encoder input ``side``."""
     return math.ceil(width / side) * math.ceil(height / side)

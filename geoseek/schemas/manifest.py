@@ -26,7 +26,8 @@ class DRISParams(BaseModel):
     )
     min_budget: int = Field(1, ge=1, description="Views every image may use, however small.")
     max_depth: int = Field(8, ge=0, le=16)
-    thumbnail_side: int = Field(1024, ge=64, description="Long side (px) of the thumbnail complexity is measured on.")
+    cell_px: int = Field(32, ge=4, le=256, description="Thumbnail pixels per encoder-sized cell: complexity is measured at this fixed relative scale.")
+    thumbnail_side: int = Field(4096, ge=64, description="Largest thumbnail long side (px); caps cell_px for huge scenes.")
     uniform: bool = Field(False, description="Uniform native-resolution tiling instead of DRIS (the baseline).")
 
 

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from geoseek.indexer.planner import ComplexCells, encode_window, plan_uniform, plan_views, uniform_tile_count, view_budget
+from geoseek.indexer.planner import (
+    ComplexCells, encode_window, plan_uniform, plan_views, thumbnail_side, uniform_tile_count, view_budget,
+)
 from geoseek.schemas import DRISParams
 from tests.conftest import JOPLIN, RSICD
 
@@ -62,9 +64,12 @@ def test_uniform_baseline_counts():
 def test_joplin_dris_spends_half_the_calls_of_uniform_tiling_mostly_on_buildings():
     scene = Image.open(JOPLIN / "post_mosaic_3072x2048.jpg").convert("RGB")
     w, h = scene.size
+    p = DRISParams()
     thumb = scene.copy()
-    thumb.thumbnail((1024, 1024))
-    nodes = plan_views(w, h, S, np.asarray(thumb), DRISParams())
+    side = thumbnail_side(w, h, S, p)
+    assert side == -(-3072 * p.cell_px // S)  # cell_px thumbnail pixels per encoder-sized cell
+    thumb.thumbnail((side, side))
+    nodes = plan_views(w, h, S, np.asarray(thumb), p)
     uniform = len(plan_uniform(w, h, S))
     assert len(nodes) <= uniform / 2
     # Leaves sit where buildings are: their building density beats the scene average.
