@@ -52,17 +52,25 @@ def index(
     from geoseek.models import ModelSpecError
     from geoseek.schemas import DRISParams
 
-    dris = None
-    if uniform or dris_threshold is not None or dris_budget is not None:
-        base = DRISParams()
-        dris = DRISParams(complexity_threshold=base.complexity_threshold if dris_threshold is None else dris_threshold,
-                          budget_per_tile=base.budget_per_tile if dris_budget is None else dris_budget, uniform=uniform)
+    from pydantic import ValidationError
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
+        dris = None
+        if uniform or dris_threshold is not None or dris_budget is not None:
+            base = DRISParams()
+            dris = DRISParams(complexity_threshold=base.complexity_threshold if dris_threshold is None else dris_threshold,
+                              budget_per_tile=base.budget_per_tile if dris_budget is None else dris_budget, uniform=uniform)
         report = run_index(src, index, model=model, levels=_levels(levels), batch_size=batch_size, device=device,
                            shard_size=shard_size, catalog_url=catalog, dris=dris, mosaic=mosaic, workers=workers,
                            progress=not quiet)
-    except (DatasetError, IndexSettingsError, ModelSpecError, ValueError, RuntimeError) as exc:
-        _fail(str(exc))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        _fail(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}")
+    except SQLAlchemyError as exc:
+        _fail(f"catalog {catalog or '(default)'}: {str(exc).splitlines()[0]}")
+    except (DatasetError, IndexSettingsError, ModelSpecError, ValueError, RuntimeError, OSError, ImportError) as exc:
+        _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     typer.echo(
         f"indexed {report.new_images} new image(s) ({report.views} vectors) in {report.seconds:.1f}s; "
         f"{report.already_indexed} already indexed; {len(report.skipped)} skipped; version {report.version}",
@@ -100,6 +108,120 @@ def info(
     typer.echo(f"skipped   {len(data.skipped)}")
     for s in data.skipped:
         typer.echo(f"  {s.path}: {s.reason}")
+
+
+search_app = typer.Typer(no_args_is_help=True, help="Search an index by text or by image.")
+app.add_typer(search_app, name="search")
+
+
+def _weights(value: Optional[str]):
+    if not value:
+        return None
+    from geoseek.schemas.search import Weights
+
+    try:
+        g, r, o = (float(v) for v in value.split(","))
+    except ValueError:
+        _fail(f"--weights '{value}' must be three comma-separated numbers g,r,o")
+    return Weights(**{"global": g, "region": r, "object": o})
+
+
+def _filters(bbox: Optional[str], start: Optional[str], end: Optional[str], collection: Optional[list[str]]):
+    from datetime import datetime
+
+    from geoseek.search import Filters, parse_bbox
+
+    try:
+        return Filters(bbox=parse_bbox(bbox) if bbox else None, start=datetime.fromisoformat(start) if start else None,
+                       end=datetime.fromisoformat(end) if end else None, collections=tuple(collection or ()))
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def _print_results(resp, as_json: bool) -> None:
+    if as_json:
+        typer.echo(resp.model_dump_json(by_alias=True))
+        return
+    typer.echo(f"version {resp.version}  levels {','.join(resp.levels)}  {resp.took_ms:.0f} ms")
+    for i, hit in enumerate(resp.results, 1):
+        scores = " ".join(f"{k[0]}={v:.3f}" for k, v in hit.level_scores.items())
+        if hasattr(hit, "text"):
+            typer.echo(f"{i:>3}. {hit.score:.4f}  [{scores}]  {hit.text}  ({hit.image_id})")
+        else:
+            rb = hit.region_box
+            where = f" region {rb.x0},{rb.y0},{rb.x1},{rb.y1}" if rb else ""
+            typer.echo(f"{i:>3}. {hit.score:.4f}  [{scores}]  {hit.path}{where}")
+
+
+def _engine(index: Path, device: str):
+    from geoseek.search import SearchEngine
+
+    try:
+        return SearchEngine(index, device=device)
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+
+
+LevelsOpt = Annotated[Optional[str], typer.Option(help="Comma list of levels; 'global' alone is the baseline.")]
+WeightsOpt = Annotated[Optional[str], typer.Option(help="Level weights g,r,o (default: the index manifest's).")]
+BboxOpt = Annotated[Optional[str], typer.Option(help="WGS84 minx,miny,maxx,maxy that a view must intersect.")]
+
+
+@search_app.command("text")
+def search_text(
+    query: Annotated[str, typer.Argument(help="What to look for, in words.")],
+    index: Annotated[Path, typer.Option("--index", help="Index directory.")],
+    k: Annotated[int, typer.Option("-k", help="Number of results.")] = 10,
+    levels: LevelsOpt = None,
+    weights: WeightsOpt = None,
+    bbox: BboxOpt = None,
+    start: Annotated[Optional[str], typer.Option(help="Earliest image datetime (ISO 8601).")] = None,
+    end: Annotated[Optional[str], typer.Option(help="Latest image datetime (ISO 8601).")] = None,
+    collection: Annotated[Optional[list[str]], typer.Option(help="Only these collections (repeatable).")] = None,
+    refine: Annotated[bool, typer.Option("--refine", help="Zoom refine the top hits.")] = False,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with a results list.")] = False,
+) -> None:
+    """Text -> image search with hierarchical fusion."""
+    _setup_logging(False)
+    from geoseek.search import QueryError
+
+    engine = _engine(index, device)
+    try:
+        resp = engine.search_text(query, k=k, levels=_levels(levels), weights=_weights(weights),
+                                  filters=_filters(bbox, start, end, collection), refine=refine)
+    except QueryError as exc:
+        _fail(str(exc))
+    _print_results(resp, as_json)
+
+
+@search_app.command("image")
+def search_image(
+    image: Annotated[str, typer.Argument(help="An image file, or the id of an indexed image.")],
+    index: Annotated[Path, typer.Option("--index", help="Index directory.")],
+    target: Annotated[str, typer.Option(help="images (similar images) | texts (captions)")] = "images",
+    k: Annotated[int, typer.Option("-k", help="Number of results.")] = 10,
+    levels: LevelsOpt = None,
+    weights: WeightsOpt = None,
+    bbox: BboxOpt = None,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with a results list.")] = False,
+) -> None:
+    """Image -> image or image -> text search, by file or by indexed image id."""
+    _setup_logging(False)
+    from geoseek.search import QueryError, QueryImageError, UnknownImageError
+
+    engine = _engine(index, device)
+    path = Path(image)
+    query: bytes | str = path.read_bytes() if path.is_file() else image
+    try:
+        resp = engine.search_image(query, target=target, k=k, levels=_levels(levels), weights=_weights(weights),
+                                   filters=_filters(bbox, None, None, None))
+    except UnknownImageError:
+        _fail(f"'{image}' is neither a file nor an indexed image id")
+    except (QueryError, QueryImageError) as exc:
+        _fail(str(exc))
+    _print_results(resp, as_json)
 
 
 if __name__ == "__main__":

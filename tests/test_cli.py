@@ -49,3 +49,15 @@ def test_clear_errors_and_nonzero_exit(tmp_path, tiny_vit_config):
     shutil.copy(MINI / "UCM" / sorted(x.name for x in (MINI / "UCM").iterdir())[0], tmp_path / "u.tif")
     p = run("index", tmp_path / "u.tif", "--index", tmp_path / "ix", "--model", tiny_vit_config, "--levels", "object", ok=False)
     assert p.returncode == 2 and "must include 'global'" in p.stderr
+
+
+def test_bad_options_give_one_line_errors(tmp_path, tiny_vit_config):
+    shutil.copy(MINI / "Sydney" / "1.tif", tmp_path / "s.tif")
+    p = run("index", tmp_path / "s.tif", "--index", tmp_path / "ix", "--model", tiny_vit_config, "--dris-budget", "0", ok=False)
+    assert p.returncode == 2 and "budget_per_tile" in p.stderr and "Traceback" not in p.stderr
+    p = run("index", tmp_path / "s.tif", "--index", tmp_path / "ix", "--model", tiny_vit_config,
+            "--catalog", "nosuchdb://x", ok=False)
+    assert p.returncode == 2 and "Traceback" not in p.stderr and "error:" in p.stderr
+    (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
+    p = run("index", tmp_path / "s.tif", "--index", tmp_path / "ix", "--model", tmp_path / "broken.pt", ok=False)
+    assert p.returncode == 2 and "cannot load model" in p.stderr and "Traceback" not in p.stderr

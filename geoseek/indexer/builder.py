@@ -45,7 +45,8 @@ def build_index(vectors: np.ndarray, kind: str) -> tuple[faiss.Index, dict]:
         index.add(vectors)
         return index, {"efSearch": 128, "M": 32}
     nlist = int(4 * math.sqrt(n))
-    m = next(m for m in (d // 4, d // 8, d // 16, 8, 4, 2, 1) if m >= 1 and d % m == 0)
+    # At most 64 sub-quantisers (GPU IVF-PQ's limit per code), as many as divide d.
+    m = next(m for m in (64, 48, 32, 24, 16, 12, 8, 4, 2, 1) if m <= d and d % m == 0)
     index = faiss.index_factory(d, f"IVF{nlist},PQ{m}", faiss.METRIC_INNER_PRODUCT)
     train = vectors[np.random.default_rng(0).choice(n, size=min(n, 256 * nlist), replace=False)]
     if ngpu > 0:

@@ -98,13 +98,33 @@ class Catalog:
         with self.session() as s, s.begin():
             s.merge(MetaRow(key=key, value=value))
 
-    def known_image_ids(self) -> set[str]:
+    def known_file_ids(self) -> dict[str, str]:
+        """File id -> image id, for every indexed file, tiles of scenes included."""
+        out: dict[str, str] = {}
         with self.session() as s:
-            return set(s.scalars(select(ImageRow.image_id)))
+            for image_id, extra in s.execute(select(ImageRow.image_id, ImageRow.extra)):
+                out[image_id] = image_id
+                for tile in (extra or {}).get("tile_ids", []):
+                    out[tile] = image_id
+        return out
 
-    def commit_shard(self, shard: ShardRow, images: list[ImageRow], captions: list[CaptionRow]) -> None:
-        """Record a shard whose files are already on disk, atomically, and clear its paths from `skipped`."""
+    def captions_of(self, image_ids: list[str]) -> dict[str, list[str]]:
+        """Existing caption texts per image (in text-id order)."""
+        out: dict[str, list[str]] = {}
+        with self.session() as s:
+            for start in range(0, len(image_ids), 900):
+                q = select(CaptionRow.image_id, CaptionRow.text).where(CaptionRow.image_id.in_(image_ids[start : start + 900]))
+                for iid, text in s.execute(q.order_by(CaptionRow.text_id)):
+                    out.setdefault(iid, []).append(text)
+        return out
+
+    def commit_shard(self, shard: ShardRow, images: list[ImageRow], captions: list[CaptionRow],
+                     meta: dict[str, str] | None = None) -> None:
+        """Record a shard whose files are already on disk, atomically, and clear its paths from `skipped`.
+        ``meta`` rows (the index settings) are written in the same transaction."""
         with self.session() as s, s.begin():
+            for key, value in (meta or {}).items():
+                s.merge(MetaRow(key=key, value=value))
             s.add(shard)
             s.add_all(images)
             s.add_all(captions)

@@ -13,7 +13,7 @@ from PIL import Image
 
 from geoseek.indexer.objects import object_views
 from geoseek.indexer.planner import ViewNode, plan_views, thumbnail_side
-from geoseek.indexer.rasters import open_raster, view_bounds
+from geoseek.indexer.rasters import RasterError, open_raster, view_bounds
 from geoseek.indexer.sources import SourceItem
 from geoseek.models import Encoder
 from geoseek.schemas import DRISParams, Georef, ObjectParams
@@ -42,7 +42,20 @@ class EmbeddedImage:
 
 
 def prepare_image(item: SourceItem, image_id: str, side: int, dris: DRISParams, regions: bool) -> PreparedImage:
-    """Open and validate the raster, plan its views and crop them (raises RasterError)."""
+    """Open and validate the raster, plan its views and crop them.
+
+    Raises RasterError for every failure, so one odd file is skipped with a reason instead of
+    ending the run (e.g. a CRS that cannot be expressed in WGS84, pixels PIL cannot resample).
+    """
+    try:
+        return _prepare(item, image_id, side, dris, regions)
+    except RasterError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - reported per file, the run goes on
+        raise RasterError(f"unreadable: {type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}") from exc
+
+
+def _prepare(item: SourceItem, image_id: str, side: int, dris: DRISParams, regions: bool) -> PreparedImage:
     raster = open_raster(list(item.paths))
     try:
         thumb = raster.thumbnail(thumbnail_side(raster.width, raster.height, side, dris))
@@ -74,6 +87,8 @@ class ViewEmbedder:
     def __call__(self, batch: list[PreparedImage]) -> list[EmbeddedImage]:
         crops = [c for p in batch for c in p.crops]
         pooled, dense = self.encoder.encode_images_and_dense(crops)
+        for p in batch:
+            p.crops = []  # the shard buffer keeps the rows until it is written, not the pixels
         out, start = [], 0
         for p in batch:
             n = len(p.nodes)

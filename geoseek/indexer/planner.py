@@ -41,6 +41,8 @@ class GradientMap:
 
     def __init__(self, thumb: np.ndarray, width: int, height: int) -> None:
         grey = thumb.astype(np.float32).mean(axis=2) / 255.0 if thumb.ndim == 3 else thumb.astype(np.float32) / 255.0
+        if min(grey.shape) < 2:  # np.gradient needs two samples per axis; a 1-px strip has no detail to find
+            grey = np.pad(grey, ((0, max(0, 2 - grey.shape[0])), (0, max(0, 2 - grey.shape[1]))), mode="edge")
         gy, gx = np.gradient(grey)
         mag = np.hypot(gx, gy)
         self._sat = np.pad(mag.cumsum(0).cumsum(1), ((1, 0), (1, 0))).astype(np.float64)
@@ -73,14 +75,14 @@ class ComplexCells:
         )
         self.mask = self.levels > threshold
         self._sat = np.pad(self.mask.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+        # Cell centres, the last (partial) cell's clipped to the image.
+        self._cx = (np.arange(self.cols) * side + np.minimum((np.arange(self.cols) + 1) * side, width)) / 2
+        self._cy = (np.arange(self.rows) * side + np.minimum((np.arange(self.rows) + 1) * side, height)) / 2
 
     def fraction(self, box: Box) -> float:
         """Fraction of the cells whose centre lies in ``box`` that are complex (0 if none)."""
-        s = self.side
-        c0, r0 = math.ceil(box[0] / s - 0.5), math.ceil(box[1] / s - 0.5)
-        c1, r1 = math.ceil(box[2] / s - 0.5), math.ceil(box[3] / s - 0.5)
-        c0, c1 = max(0, c0), min(self.cols, max(c1, c0 + 1))
-        r0, r1 = max(0, r0), min(self.rows, max(r1, r0 + 1))
+        c0, c1 = np.searchsorted(self._cx, box[0]), np.searchsorted(self._cx, box[2])
+        r0, r1 = np.searchsorted(self._cy, box[1]), np.searchsorted(self._cy, box[3])
         if c0 >= c1 or r0 >= r1:
             return 0.0
         t = self._sat

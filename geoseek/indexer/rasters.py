@@ -95,17 +95,18 @@ class PILRaster:
             raise RasterError(f"decompression bomb guard: {exc}") from exc
         except Exception as exc:
             raise RasterError(f"unreadable: not a recognised image ({type(exc).__name__})") from exc
-        self.format = (im.format or "unknown").lower()
-        self.width, self.height = im.size
-        _check_size(path, self.width, self.height, MAX_DECODED_PIXELS)
-        if im.mode not in ("RGB", "P"):
-            raise RasterError(f"unsupported band layout: mode {im.mode} ({_describe_mode(im.mode)}); expected 8-bit RGB")
-        self.datetime = _exif_datetime(im)
-        try:
-            im.load()
-        except Exception as exc:
-            raise RasterError(f"truncated or corrupt image data: {exc}") from exc
-        self._image = im.convert("RGB")
+        with im:
+            self.format = (im.format or "unknown").lower()
+            self.width, self.height = im.size
+            _check_size(path, self.width, self.height, MAX_DECODED_PIXELS)
+            if im.mode not in ("RGB", "P"):
+                raise RasterError(f"unsupported band layout: mode {im.mode} ({_describe_mode(im.mode)}); expected 8-bit RGB")
+            self.datetime = _exif_datetime(im)
+            try:
+                im.load()
+            except Exception as exc:
+                raise RasterError(f"truncated or corrupt image data: {exc}") from exc
+            self._image = im.convert("RGB")
 
     def read(self, box: Box, out_size: tuple[int, int]) -> Image.Image:
         return self._image.resize(out_size, Image.BICUBIC, box=box)
@@ -141,11 +142,14 @@ def _open_tiff(path: Path):
         ds = rasterio.open(path)
     except Exception as exc:
         raise RasterError(f"unreadable: {str(exc).splitlines()[0][:160]}") from exc
-    _check_size(path, ds.width, ds.height, MAX_WINDOWED_PIXELS)
-    if ds.count != 3 or any(dt != "uint8" for dt in ds.dtypes):
-        dtype = ds.dtypes[0] if ds.dtypes else "?"
+    try:
+        _check_size(path, ds.width, ds.height, MAX_WINDOWED_PIXELS)
+        if ds.count != 3 or any(dt != "uint8" for dt in ds.dtypes):
+            dtype = ds.dtypes[0] if ds.dtypes else "?"
+            raise RasterError(f"unsupported band layout: {ds.count} band(s) of {dtype}; expected 3 bands of 8-bit (RGB)")
+    except BaseException:
         ds.close()
-        raise RasterError(f"unsupported band layout: {ds.count} band(s) of {dtype}; expected 3 bands of 8-bit (RGB)")
+        raise
     return ds
 
 
@@ -173,12 +177,16 @@ class TiffRaster:
 
     def __init__(self, path: Path) -> None:
         self._ds = _open_tiff(path)
-        self.width, self.height = self._ds.width, self._ds.height
-        self.georef = _georef(self._ds)
-        self.datetime = _tiff_datetime(self._ds.tags().get("TIFFTAG_DATETIME"))
-        self.transform = self._ds.transform
-        self.crs = self._ds.crs
-        self.thumbnail(256)  # decode once now so corrupt data is refused here, not mid-batch
+        try:
+            self.width, self.height = self._ds.width, self._ds.height
+            self.georef = _georef(self._ds)
+            self.datetime = _tiff_datetime(self._ds.tags().get("TIFFTAG_DATETIME"))
+            self.transform = self._ds.transform
+            self.crs = self._ds.crs
+            self.thumbnail(256)  # decode once now so corrupt data is refused here, not mid-batch
+        except BaseException:
+            self._ds.close()
+            raise
 
     def read(self, box: Box, out_size: tuple[int, int]) -> Image.Image:
         return Image.fromarray(_read_window(self._ds, box, out_size)).resize(out_size, Image.BICUBIC)
@@ -205,10 +213,20 @@ class MosaicRaster:
     format = "tiff-mosaic"
 
     def __init__(self, paths: list[Path]) -> None:
+        datasets = []
+        try:
+            for p in paths:
+                datasets.append(_open_tiff(p))
+            self._setup(paths, datasets)
+        except BaseException:
+            for ds in datasets:
+                ds.close()
+            raise
+
+    def _setup(self, paths: list[Path], datasets: list) -> None:
         from rasterio.transform import from_origin
         from rasterio.warp import transform_bounds
 
-        datasets = [_open_tiff(p) for p in paths]
         first = datasets[0]
         resx, resy = abs(first.res[0]), abs(first.res[1])
         for p, ds in zip(paths, datasets):

@@ -22,9 +22,9 @@ from tqdm import tqdm
 import geoseek
 from geoseek.indexer.builder import FLAT_MAX, HNSW_MAX, build_all
 from geoseek.indexer.catalog import Catalog, CaptionRow, ImageRow, ShardRow
-from geoseek.indexer.embed import EmbeddedImage, PreparedImage, ViewEmbedder, prepare_image
+from geoseek.indexer.embed import VIEW_COLUMNS, EmbeddedImage, PreparedImage, ViewEmbedder, prepare_image
 from geoseek.indexer.rasters import RasterError
-from geoseek.indexer.sources import SourceItem, content_id, discover
+from geoseek.indexer.sources import SourceItem, content_ids, discover
 from geoseek.indexer.store import IndexDir
 from geoseek.indexer.writer import write_shard
 from geoseek.models import Encoder, load_encoder
@@ -44,8 +44,8 @@ class IndexSettings:
     dris: DRISParams = field(default_factory=DRISParams)
     objects: ObjectParams = field(default_factory=ObjectParams)
 
-    def to_json(self, model_id: str) -> str:
-        return json.dumps({"model": self.model, "model_id": model_id, "levels": self.levels,
+    def to_json(self, model_id: str, checksum: str | None) -> str:
+        return json.dumps({"model": self.model, "model_id": model_id, "model_checksum": checksum, "levels": self.levels,
                            "dris": self.dris.model_dump(), "objects": self.objects.model_dump()})
 
 
@@ -73,7 +73,8 @@ def resolve_settings(catalog: Catalog, model: str | None, levels: list[str] | No
         return IndexSettings(model or s.model, levels or s.levels, dris or s.dris, objects or s.objects)
     chosen = IndexSettings(model or stored["model"], levels or stored["levels"],
                            dris or DRISParams(**stored["dris"]), objects or ObjectParams(**stored["objects"]))
-    for name, now, then in (("--model", chosen.model, stored["model"]), ("--levels", chosen.levels, stored["levels"]),
+    # The model is checked by what it loads (id and checksum), not by how it was spelled.
+    for name, now, then in (("--levels", chosen.levels, stored["levels"]),
                             ("DRIS parameters", chosen.dris.model_dump(), stored["dris"]),
                             ("object parameters", chosen.objects.model_dump(), stored["objects"])):
         if now != then:
@@ -81,24 +82,42 @@ def resolve_settings(catalog: Catalog, model: str | None, levels: list[str] | No
     return chosen
 
 
-def _hash_items(items: list[SourceItem], known: set[str]) -> tuple[list[tuple[SourceItem, str]], list[SkippedInput], int]:
-    """Content ids of new items, merging captions of duplicates; (new, skipped, already indexed count)."""
+@dataclass
+class HashedItems:
+    new: list[tuple[SourceItem, str]] = field(default_factory=list)
+    skipped: list[SkippedInput] = field(default_factory=list)
+    already: int = 0
+    known_captions: dict[str, SourceItem] = field(default_factory=dict)  # image id -> item, for new captions
+
+
+def _hash_items(items: list[SourceItem], known: dict[str, str]) -> HashedItems:
+    """Content ids of new items, merging captions of duplicates. ``known``: file id -> indexed image id."""
     fresh: dict[str, SourceItem] = {}
-    skipped, already = [], 0
+    out = HashedItems()
+    skipped = out.skipped
     for item in tqdm(items, desc="hashing", unit="file", leave=False, disable=len(items) < 1000):
         try:
-            iid = content_id(item.paths)
+            iid, file_ids = content_ids(item.paths)
         except OSError as exc:
             skipped.append(SkippedInput(path=item.display_path, reason=f"unreadable: {exc.strerror or exc}"))
             continue
+        overlap = [known[f] for f in file_ids if f in known]
         if iid in known:
-            already += 1
+            out.already += 1
+            if item.captions:
+                out.known_captions.setdefault(known[iid], item)
+        elif len(file_ids) > 1 and overlap:
+            skipped.append(SkippedInput(path=item.display_path, reason=f"{len(overlap)} of its tiles are already indexed "
+                                        f"(in image {overlap[0]}); the same pixels are not indexed twice"))
         elif iid in fresh:
             fresh[iid].captions += item.captions
             skipped.append(SkippedInput(path=item.display_path, reason=f"duplicate content of {fresh[iid].display_path} (indexed once, captions merged)"))
         else:
+            if len(file_ids) > 1:
+                item.extra["tile_ids"] = file_ids
             fresh[iid] = item
-    return [(item, iid) for iid, item in fresh.items()], skipped, already
+    out.new = [(item, iid) for iid, item in fresh.items()]
+    return out
 
 
 def _prepared_stream(todo: list[tuple[SourceItem, str]], side: int, settings: IndexSettings, workers: int,
@@ -124,16 +143,34 @@ def _prepared_stream(todo: list[tuple[SourceItem, str]], side: int, settings: In
 class ShardBuffer:
     """Accumulates embedded images and writes/commits them as one shard."""
 
-    def __init__(self, idx: IndexDir, catalog: Catalog, encoder: Encoder, run: str) -> None:
+    def __init__(self, idx: IndexDir, catalog: Catalog, encoder: Encoder, run: str, meta: dict[str, str]) -> None:
         self.idx, self.catalog, self.encoder, self.run = idx, catalog, encoder, run
+        self.meta = meta  # written with the first shard, so a run that commits nothing decides nothing
         self.images: list[EmbeddedImage] = []
+        self.extra_captions: list[CaptionRow] = []
         self.seq = 0
         self.text_cache: dict[str, np.ndarray] = {}
 
     def add(self, embedded: list[EmbeddedImage]) -> None:
         self.images += embedded
 
+    def add_captions(self, known: dict[str, SourceItem]) -> int:
+        """Queue captions of already-indexed images that the catalog does not have yet; returns how many."""
+        existing = self.catalog.captions_of(list(known))
+        for image_id, item in known.items():
+            have = existing.get(image_id, [])
+            seen = set(have)
+            for text in item.captions:
+                if text not in seen:
+                    seen.add(text)
+                    self.extra_captions.append(CaptionRow(text_id=f"{image_id}:{len(have)}", image_id=image_id, text=text,
+                                                          split=item.split))
+                    have = have + [text]
+        return len(self.extra_captions)
+
     def _encode_texts(self, texts: list[str]) -> np.ndarray:
+        if len(self.text_cache) > 500_000:  # bounded: repeated captions are the common case, not the rule
+            self.text_cache.clear()
         missing = sorted({t for t in texts if t not in self.text_cache})
         for t, v in zip(missing, self.encoder.encode_texts(missing)):
             self.text_cache[t] = v
@@ -141,14 +178,19 @@ class ShardBuffer:
 
     def flush(self) -> int:
         """Write and commit the buffered images as one shard; returns views written."""
-        if not self.images:
+        if not self.images and not self.extra_captions:
             return 0
         name = f"{self.run}-{self.seq:05d}"
         self.seq += 1
-        views = {k: [v for e in self.images for v in e.rows[k]] for k in self.images[0].rows}
-        vvecs = np.concatenate([e.vectors for e in self.images])
+        views = {k: [v for e in self.images for v in e.rows[k]] for k in VIEW_COLUMNS}
+        vvecs = np.concatenate([e.vectors for e in self.images]) if self.images else np.zeros((0, self.encoder.dim), np.float32)
         texts = {"text_id": [], "image_id": [], "text": [], "split": []}
         images, captions = [], []
+        for c in self.extra_captions:
+            c.shard = name
+            for key, val in zip(texts, (c.text_id, c.image_id, c.text, c.split)):
+                texts[key].append(val)
+            captions.append(c)
         for e in self.images:
             p = e.prepared
             for k, text in enumerate(p.item.captions):
@@ -167,9 +209,29 @@ class ShardBuffer:
         tvecs = self._encode_texts(texts["text"])
         write_shard(self.idx.shards, name, views, vvecs, texts, tvecs, self.encoder.dim)
         self.catalog.commit_shard(ShardRow(name=name, n_images=len(images), n_views=len(vvecs), n_captions=len(captions)),
-                                  images, captions)
-        self.images = []
+                                  images, captions, self.meta)
+        self.images, self.extra_captions, self.meta = [], [], {}
         return len(vvecs)
+
+
+def check_catalog_identity(idx: IndexDir, catalog: Catalog) -> None:
+    """Refuse a catalog that belongs to another index directory: cleaning up would delete this one's shards."""
+    token_file = idx.root / "INDEX_ID"
+    token = token_file.read_text().strip() if token_file.is_file() else None
+    recorded = catalog.get_meta("index_id")
+    if token and recorded and token != recorded:
+        raise IndexSettingsError(f"catalog {catalog.url} belongs to another index directory, not {idx.root}")
+    if recorded and not token:
+        raise IndexSettingsError(f"catalog {catalog.url} belongs to another index directory; {idx.root} is new")
+    if token and not recorded:
+        if any(idx.shards.glob("*.parquet")):
+            raise IndexSettingsError(f"catalog {catalog.url} has no record of the shards in {idx.root}; "
+                                     "pass the --catalog this index was built with")
+        catalog.set_meta("index_id", token)
+    if not token:
+        token = secrets.token_hex(8)
+        catalog.set_meta("index_id", token)
+        token_file.write_text(token + "\n")
 
 
 def publish_version(idx: IndexDir, catalog: Catalog, encoder_info: ModelInfo, settings: IndexSettings,
@@ -216,19 +278,27 @@ def run_index(srcs: list[Path], index: Path, *, model: str | None = None, levels
     idx.create()
     with idx.lock():
         catalog = Catalog(catalog_url or idx.default_catalog_url)
+        check_catalog_identity(idx, catalog)
         idx.clean_leftovers({s.name for s in catalog.shards()})
         settings = resolve_settings(catalog, model, levels, dris, objects)
-        todo, dup_skipped, already = _hash_items(items, catalog.known_image_ids())
-        skipped += dup_skipped
+        hashed = _hash_items(items, catalog.known_file_ids())
+        todo, already = hashed.new, hashed.already
+        skipped += hashed.skipped
         if encoder is None:
             encoder = load_encoder(settings.model, device=device, batch_size=batch_size)
         stored = stored_settings(catalog)
-        if stored and stored["model_id"] != encoder.id:
-            raise IndexSettingsError(f"this index was built with model {stored['model_id']}; '{settings.model}' now loads {encoder.id}")
-        catalog.set_meta("settings", settings.to_json(encoder.id))
+        # Identity is the weights' checksum; the id (which may embed a path) only where no checksum was stored.
+        same = stored.get("model_checksum") == encoder.checksum if stored and stored.get("model_checksum") \
+            else not stored or stored["model_id"] == encoder.id
+        if not same:
+            raise IndexSettingsError(f"this index was built with --model {stored['model']} ({stored['model_id']}); "
+                                     f"'{settings.model}' loads {encoder.id}. Index into a new directory instead.")
         info = ModelInfo(spec=settings.model, id=encoder.id, dim=encoder.dim, image_size=encoder.image_size, checksum=encoder.checksum)
         log.info("%d new image(s), %d already indexed, %d skipped so far", len(todo), already, len(skipped))
-        buffer = ShardBuffer(idx, catalog, encoder, time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(2))
+        buffer = ShardBuffer(idx, catalog, encoder, time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(2),
+                             {"settings": settings.to_json(encoder.id, encoder.checksum)})
+        if hashed.known_captions and (n := buffer.add_captions(hashed.known_captions)):
+            log.info("%d new caption(s) for already-indexed images", n)
         embedder = ViewEmbedder(encoder, settings.levels, settings.objects)
         views = 0
         bar = tqdm(total=len(todo), unit="img", desc="indexing", disable=not progress or not todo)

@@ -43,6 +43,12 @@ class SourceItem:
 
 def content_id(paths: tuple[Path, ...]) -> str:
     """Stable image id: sha256 of the file bytes (of each tile's hash, for a mosaic), 20 hex chars."""
+    return content_ids(paths)[0]
+
+
+def content_ids(paths: tuple[Path, ...]) -> tuple[str, list[str]]:
+    """(image id, per-file ids); a single file's image id is its file id, so a tile indexed alone
+    and the same tile inside a scene are recognised as the same pixels."""
     digests = []
     for p in paths:
         h = hashlib.sha256()
@@ -50,16 +56,21 @@ def content_id(paths: tuple[Path, ...]) -> str:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
         digests.append(h.hexdigest())
+    files = [d[:20] for d in digests]
     if len(digests) == 1:
-        return digests[0][:20]
-    return hashlib.sha256("".join(sorted(digests)).encode()).hexdigest()[:20]
+        return files[0], files
+    return hashlib.sha256("".join(sorted(digests)).encode()).hexdigest()[:20], files
 
 
-def _entry_captions(entry: dict) -> tuple[list[str], int]:
-    """(non-empty captions, number of empty ones) of one dataset entry."""
-    caps = [s.get("raw", "") if isinstance(s, dict) else str(s) for s in entry.get("sentences", [])]
-    caps += [str(c) for c in entry.get("captions", [])]
-    kept = [c.strip() for c in caps if c and str(c).strip()]
+def _entry_captions(entry: dict, where: str) -> tuple[list[str], int]:
+    """(non-empty captions, number of empty ones) of one dataset entry; wrong types are a DatasetError."""
+    sentences, captions = entry.get("sentences", []), entry.get("captions", [])
+    if not isinstance(sentences, list) or not isinstance(captions, list):
+        raise DatasetError(f"{where}: 'sentences' and 'captions' must be lists")
+    caps = [s.get("raw", "") if isinstance(s, dict) else s for s in sentences] + list(captions)
+    if any(not isinstance(c, str) for c in caps):
+        raise DatasetError(f"{where}: every caption ('sentences[].raw' or 'captions[]') must be a string")
+    kept = [c.strip() for c in caps if c.strip()]
     return kept, len(caps) - len(kept)
 
 
@@ -82,6 +93,9 @@ def read_dataset(path: Path) -> tuple[list[SourceItem], list[SkippedInput]]:
             raise DatasetError(f"{path}: images[{i}] is not an object")
         rel = entry.get("filepath") or ""
         name = entry.get("filename") or ""
+        split = entry.get("split")
+        if not isinstance(rel, str) or not isinstance(name, str) or not (split is None or isinstance(split, str)):
+            raise DatasetError(f"{path}: images[{i}]: 'filepath', 'filename' and 'split' must be strings")
         if not rel and not name:
             raise DatasetError(f"{path}: images[{i}] has neither 'filepath' nor 'filename'")
         # Karpathy files put the folder in filepath and the name in filename; ours put the whole path in filepath.
@@ -89,14 +103,14 @@ def read_dataset(path: Path) -> tuple[list[SourceItem], list[SkippedInput]]:
         if candidate.is_absolute() or not (root / candidate).resolve().is_relative_to(root):
             raise DatasetError(f"{path}: images[{i}] path '{candidate}' is outside the archive root {root}")
         full = root / candidate
+        captions, empty = _entry_captions(entry, f"{path}: images[{i}]")  # types checked for every entry
         if not full.is_file():
             skipped.append(SkippedInput(path=str(full), reason="file not found (listed in dataset.json)"))
             continue
         extra = {k: entry[k] for k in ("aid_class", "rsicd_label", "imgid", "dataset") if k in entry}
-        captions, empty = _entry_captions(entry)
         if empty:
             skipped.append(SkippedInput(path=f"{path}#images[{i}]", reason=f"{empty} empty caption(s) for {candidate} not indexed"))
-        items.append(SourceItem((full,), collection, captions, entry.get("split"), extra))
+        items.append(SourceItem((full,), collection, captions, split, extra))
     return items, skipped
 
 

@@ -110,7 +110,10 @@ class IndexDir:
 
     def link_shard(self, name: str, staging: Path) -> None:
         """Place a pooled shard's files in a version (hard link; copy across filesystems)."""
-        for src in sorted(self.shards.glob(f"{name}.*.parquet")):
+        files = sorted(self.shards.glob(f"{name}.*.parquet"))
+        if len(files) != 2:
+            raise RuntimeError(f"shard {name} is in the catalog but its files are missing from {self.shards}")
+        for src in files:
             dst = staging / "vectors" / src.name
             try:
                 os.link(src, dst)

@@ -63,6 +63,11 @@ def write_table_atomic(table: pa.Table, path: Path) -> None:
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    fd = os.open(path.parent, os.O_RDONLY)  # the rename itself must survive a power cut
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_shard(folder: Path, name: str, views: dict[str, list], view_vectors: np.ndarray,

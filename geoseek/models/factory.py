@@ -5,6 +5,7 @@ import copy
 import hashlib
 import json
 import logging
+import pickle
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -164,8 +165,20 @@ def _load_open_clip(name: str, pretrained: str | None) -> tuple[torch.nn.Module,
 
 
 def load_model(spec: str | ModelSpec) -> tuple[torch.nn.Module, Any, str, str | None]:
-    """Resolve a spec: (model in eval mode on CPU, tokenizer, model id, checksum or None)."""
+    """Resolve a spec: (model on CPU, tokenizer, model id, checksum of its weights).
+
+    Broken configs and checkpoints raise ModelSpecError with the reason, not a traceback.
+    """
     s = parse_spec(spec) if isinstance(spec, str) else spec
+    try:
+        return _load_model(s)
+    except ModelSpecError:
+        raise
+    except (TypeError, KeyError, ValueError, RuntimeError, OSError, EOFError, pickle.UnpicklingError, json.JSONDecodeError) as exc:
+        raise ModelSpecError(f"cannot load model '{s.raw}': {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}") from exc
+
+
+def _load_model(s: ModelSpec) -> tuple[torch.nn.Module, Any, str, str | None]:
     if s.kind == "default":
         return _load_default()
     if s.kind == "named":
@@ -184,7 +197,7 @@ def load_model(spec: str | ModelSpec) -> tuple[torch.nn.Module, Any, str, str | 
     if s.kind in ("hf-hub", "local-dir"):
         name = f"{s.kind}:{s.path}"
         model = open_clip.create_model(name)
-        return model, open_clip.get_tokenizer(name), s.raw, None
+        return model, open_clip.get_tokenizer(name), s.raw, params_sha256(model)
     if s.kind == "geoseek-checkpoint":
         model, ckpt = load_geoseek_checkpoint(s.path)
         if ckpt.get("lock_text", True):
@@ -195,7 +208,7 @@ def load_model(spec: str | ModelSpec) -> tuple[torch.nn.Module, Any, str, str | 
     if s.pretrained and Path(s.pretrained).expanduser().is_file():
         return model, tok, s.raw, file_sha256(Path(s.pretrained).expanduser())
     model_id = s.raw if s.pretrained else f"{s.raw}@random-init-seed{INIT_SEED}"
-    return model, tok, model_id, None if s.pretrained else params_sha256(model)
+    return model, tok, model_id, params_sha256(model)
 
 
 def load_encoder(spec: str = "geoseek-default", *, device: str = "auto", batch_size: int = 64) -> Encoder:

@@ -69,3 +69,16 @@ def test_tiles_that_do_not_touch_stay_separate():
     far = [t for t in tiles if "-5137" in t.name and ("31500" in t.name or "33548" in t.name)]
     assert group_tiles(far) == [(far[0],), (far[1],)]
     assert group_tiles(tiles) == [tuple(tiles)]
+
+
+@pytest.mark.parametrize("entry,msg", [
+    ({"filepath": 7}, "must be strings"),
+    ({"filepath": "a.jpg", "split": 3}, "must be strings"),
+    ({"filepath": "a.jpg", "sentences": "one caption"}, "must be lists"),
+    ({"filepath": "a.jpg", "sentences": [{"raw": 5}]}, "must be a string"),
+    ({"filepath": "a.jpg", "captions": [None]}, "must be a string"),
+])
+def test_dataset_json_with_wrong_types_is_refused(tmp_path, entry, msg):
+    (tmp_path / "dataset.json").write_text(json.dumps({"images": [entry]}))
+    with pytest.raises(DatasetError, match=msg):
+        read_dataset(tmp_path / "dataset.json")
