@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import pickle
+import threading
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ log = logging.getLogger(__name__)
 
 MINILM_HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 INIT_SEED = 0  # random-init weights are seeded so an index and its queries share one model
+# torch's RNG is process-global: two threads building seeded models at once would interleave draws.
+_SEEDED_INIT = threading.Lock()
 
 
 def minilm_location() -> str:
@@ -85,7 +88,7 @@ def build_from_config(cfg: dict[str, Any]) -> torch.nn.Module:
     cfg = copy.deepcopy(cfg)
     cfg.pop("custom_text", None)
     text_cfg = cfg.get("text_cfg", {})
-    with torch.random.fork_rng(devices=[]):
+    with _SEEDED_INIT, torch.random.fork_rng(devices=[]):
         torch.manual_seed(INIT_SEED)
         if "hf_model_name" in text_cfg:
             _quiet_transformers()
@@ -158,7 +161,7 @@ def _load_open_clip(name: str, pretrained: str | None) -> tuple[torch.nn.Module,
         if pretrained:
             open_clip.load_checkpoint(model, str(Path(pretrained).expanduser()))
         return model, tokenizer_for_config(cfg)
-    with torch.random.fork_rng(devices=[]):
+    with _SEEDED_INIT, torch.random.fork_rng(devices=[]):
         torch.manual_seed(INIT_SEED)
         model = open_clip.create_model(name, pretrained=pretrained)
     return model, open_clip.get_tokenizer(name)

@@ -1,0 +1,88 @@
+"""Search requests and responses, shared by the engine, the CLI, the API and the UI."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from geoseek.schemas.manifest import LEVELS
+
+MAX_QUERY_CHARS = 1000
+MAX_K = 1000
+
+
+class Weights(BaseModel):
+    """Per-request level weights (normalised over the levels in use)."""
+
+    model_config = {"populate_by_name": True}
+    global_: float = Field(alias="global", ge=0.0, le=100.0)
+    region: float = Field(ge=0.0, le=100.0)
+    object: float = Field(ge=0.0, le=100.0)
+
+
+class TextSearchRequest(BaseModel):
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="Natural-language query.")
+    k: int = Field(10, ge=1, le=MAX_K)
+    levels: list[Literal["global", "region", "object"]] = Field(default_factory=lambda: list(LEVELS))
+    weights: Weights | None = None
+    bbox: tuple[float, float, float, float] | None = Field(None, description="WGS84 minx, miny, maxx, maxy")
+    start: datetime | None = None
+    end: datetime | None = None
+    collections: list[str] = Field(default_factory=list)
+    refine: bool = Field(False, description="Zoom refine: split the best region of the top hits and rescore.")
+
+    @field_validator("query")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("query is blank")
+        return v.strip()
+
+    @field_validator("levels")
+    @classmethod
+    def _global_first(cls, v: list[str]) -> list[str]:
+        if not v or "global" not in v:
+            raise ValueError("levels must include 'global'")
+        return [lv for lv in LEVELS if lv in v]
+
+
+class Box(BaseModel):
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+
+class ImageHit(BaseModel):
+    image_id: str
+    score: float
+    level_scores: dict[str, float]
+    path: str
+    width: int
+    height: int
+    collection: str
+    datetime: str | None = None
+    bounds_wgs84: list[float] | None = None
+    region_box: Box | None = None
+    object_box: Box | None = None
+
+
+class TextHit(BaseModel):
+    text_id: str
+    text: str
+    image_id: str
+    score: float
+    level_scores: dict[str, float]
+
+
+class SearchResponse(BaseModel):
+    version: str
+    levels: list[str]
+    weights: dict[str, float]
+    took_ms: float
+    results: list[ImageHit] | list[TextHit]
+
+
+class Target(BaseModel):
+    target: Literal["images", "texts"] = "images"

@@ -1,0 +1,190 @@
+"""The search engine: text->image, image->text and image->image over one index directory.
+
+Read-only. Each request takes the current IndexState once and uses it throughout, so when a new
+index version is published the engine loads it and swaps one reference: a request sees the old
+version or the new one, never a mix, and no restart is needed.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from geoseek.indexer.store import IndexDir
+from geoseek.models import Encoder, load_encoder
+from geoseek.schemas import FusionWeights
+from geoseek.schemas.search import MAX_K, MAX_QUERY_CHARS, Box, ImageHit, SearchResponse, TextHit, Weights
+from geoseek.search.candidates import candidate_images
+from geoseek.search.filters import Filters, image_mask, view_mask
+from geoseek.search.fusion import LevelScores, fuse, normalised_weights, rescore_level
+from geoseek.search.query import QueryViews, encode_query_image, indexed_image_views
+from geoseek.search.refine import refine_hits
+from geoseek.search.state import IndexState
+
+log = logging.getLogger(__name__)
+
+
+class QueryError(ValueError):
+    """A request that cannot be served as asked; the message says what is wrong."""
+
+
+class UnknownImageError(KeyError):
+    """An image id that is not in the index."""
+
+
+def _check(k: int, levels: list[str] | None) -> list[str]:
+    if not 1 <= k <= MAX_K:
+        raise QueryError(f"k must be between 1 and {MAX_K}; got {k}")
+    levels = levels or ["global", "region", "object"]
+    if "global" not in levels or any(lv not in ("global", "region", "object") for lv in levels):
+        raise QueryError(f"levels must include 'global' and only use global, region, object; got {levels}")
+    return [lv for lv in ("global", "region", "object") if lv in levels]
+
+
+class SearchEngine:
+    """Loads an index (and its model) once; answers searches; picks up new versions atomically."""
+
+    def __init__(self, index: str | Path, *, encoder: Encoder | None = None, device: str = "auto",
+                 catalog_url: str | None = None) -> None:
+        self.root = Path(index)
+        self.catalog_url = catalog_url
+        self._lock = threading.Lock()
+        self._state = IndexState.load(self.root, catalog_url)
+        self._encoder = encoder
+        self._device = device
+
+    # -- state ---------------------------------------------------------------------------
+    def state(self) -> IndexState:
+        """The current version's state, reloading first if CURRENT has moved."""
+        current = IndexDir(self.root).current()
+        state = self._state
+        if current and current != state.version:
+            with self._lock:
+                if self._state.version != current:
+                    self._state = IndexState.load(self.root, self.catalog_url)
+                    log.info("switched to index version %s", current)
+                state = self._state
+        return state
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            with self._lock:
+                if self._encoder is None:
+                    self._encoder = load_encoder(self._state.manifest.model.spec, device=self._device)
+        if self._encoder.id != self._state.manifest.model.id:
+            raise QueryError(f"index was built with {self._state.manifest.model.id}, engine encoder is {self._encoder.id}")
+        return self._encoder
+
+    # -- shared core ---------------------------------------------------------------------
+    def _weights(self, state: IndexState, levels: list[str], weights: Weights | FusionWeights | None) -> dict[str, float]:
+        w = weights or state.manifest.fusion
+        fw = FusionWeights(**{"global": w.global_, "region": w.region, "object": w.object})
+        try:
+            return normalised_weights(fw, levels)
+        except ValueError as exc:
+            raise QueryError(str(exc)) from None
+
+    def _rank_images(self, state: IndexState, queries: QueryViews, k: int, levels: list[str],
+                     weights: dict[str, float], filters: Filters, exclude: int | None = None) -> list[ImageHit]:
+        allowed = image_mask(state, filters)
+        if exclude is not None:
+            allowed[exclude] = False
+        masks = {lv: view_mask(state.levels[lv].bounds, state.levels[lv].image_idx, allowed, filters)
+                 if filters.active or exclude is not None else None for lv in levels}
+        cands = np.unique(np.concatenate([candidate_images(state.levels[lv], queries.by_level[lv], k, masks[lv]) for lv in levels]))
+        if len(cands) == 0:
+            return []
+        per_level = {lv: rescore_level(state.levels[lv], cands, queries.by_level[lv], masks[lv]) for lv in levels}
+        fused, pooled = fuse(per_level, weights)
+        order = np.argsort(-fused, kind="stable")[:k]
+        return [self._image_hit(state, int(cands[j]), j, fused, pooled, per_level) for j in order if np.isfinite(fused[j])]
+
+    @staticmethod
+    def _image_hit(state: IndexState, image: int, j: int, fused: np.ndarray, pooled: dict[str, np.ndarray],
+                   per_level: dict[str, LevelScores]) -> ImageHit:
+        imgs = state.images
+        row = imgs.rows[imgs.ids[image]]
+
+        def box(level: str) -> Box | None:
+            ls = per_level.get(level)
+            r = int(ls.best_row[j]) if ls is not None else -1
+            if r < 0:
+                if level == "region":  # the pool fell back to the global view: the whole image
+                    return Box(x0=0, y0=0, x1=int(imgs.width[image]), y1=int(imgs.height[image]))
+                return None
+            x0, y0, x1, y1 = (int(v) for v in state.levels[level].bbox[r])
+            return Box(x0=x0, y0=y0, x1=x1, y1=y1)
+
+        region_box = box("region") if "region" in per_level else None
+        if region_box is not None and per_level["region"].score[j] < per_level["global"].score[j]:
+            region_box = Box(x0=0, y0=0, x1=int(imgs.width[image]), y1=int(imgs.height[image]))
+        return ImageHit(
+            image_id=imgs.ids[image], score=float(fused[j]), level_scores={lv: float(s[j]) for lv, s in pooled.items()},
+            path=imgs.paths[image], width=int(imgs.width[image]), height=int(imgs.height[image]),
+            collection=str(imgs.collection[image]), datetime=row.datetime, bounds_wgs84=row.bounds_wgs84,
+            region_box=region_box, object_box=box("object") if "object" in per_level else None)
+
+    # -- public API ----------------------------------------------------------------------
+    def search_text(self, query: str, k: int = 10, levels: list[str] | None = None, weights: Weights | None = None,
+                    filters: Filters | None = None, refine: bool = False, refine_top: int = 5) -> SearchResponse:
+        """Text -> image with hierarchical fusion; ``levels=['global']`` is the global-only baseline;
+        ``refine`` zooms into the best region of the top ``refine_top`` hits."""
+        start = time.perf_counter()
+        if not query or not query.strip():
+            raise QueryError("query is empty")
+        if len(query) > MAX_QUERY_CHARS:
+            raise QueryError(f"query is {len(query)} characters; the limit is {MAX_QUERY_CHARS}")
+        levels = _check(k, levels)
+        state = self.state()
+        q = self.encoder.encode_texts([query.strip()])
+        w = self._weights(state, levels, weights)
+        hits = self._rank_images(state, QueryViews({lv: q for lv in levels}), k, levels, w, filters or Filters())
+        if refine:
+            hits = refine_hits(state, hits, q[0], self.encoder, w, top=refine_top)
+        return SearchResponse(version=state.version, levels=levels, weights=w, took_ms=1000 * (time.perf_counter() - start),
+                              results=hits)
+
+    def query_views(self, image: bytes | str) -> tuple[IndexState, QueryViews, int | None]:
+        """Query vectors for an uploaded image (bytes) or an indexed image id (str)."""
+        state = self.state()
+        if isinstance(image, str):
+            if image not in state.images.index_of:
+                raise UnknownImageError(image)
+            return state, indexed_image_views(state, image), state.images.index_of[image]
+        return state, encode_query_image(image, self.encoder, state.manifest), None
+
+    def search_image(self, image: bytes | str, target: str = "images", k: int = 10, levels: list[str] | None = None,
+                     weights: Weights | None = None, filters: Filters | None = None) -> SearchResponse:
+        """Image -> image (similar images; an indexed query image is left out) or image -> text (captions)."""
+        start = time.perf_counter()
+        levels = _check(k, levels)
+        if target not in ("images", "texts"):
+            raise QueryError(f"target must be 'images' or 'texts'; got '{target}'")
+        state, views, own = self.query_views(image)
+        w = self._weights(state, levels, weights)
+        if target == "images":
+            results = self._rank_images(state, views, k, levels, w, filters or Filters(), exclude=own)
+        else:
+            results = self._rank_texts(state, views, k, levels, w)
+        return SearchResponse(version=state.version, levels=levels, weights=w, took_ms=1000 * (time.perf_counter() - start),
+                              results=results)
+
+    def _rank_texts(self, state: IndexState, views: QueryViews, k: int, levels: list[str],
+                    weights: dict[str, float]) -> list[TextHit]:
+        text = state.text
+        if not len(text.text_ids):
+            return []
+        fetch = min(len(text.text_ids), 4 * k)
+        cands = np.unique(np.concatenate([text.index.search(np.ascontiguousarray(views.by_level[lv], np.float32), fetch)[1].ravel()
+                                          for lv in levels]))
+        cands = cands[cands >= 0]
+        vecs = text.vectors[cands].astype(np.float32)
+        pooled = {lv: (vecs @ views.by_level[lv].T).max(axis=1) for lv in levels}
+        fused = sum(weights[lv] * pooled[lv] for lv in levels)
+        order = np.argsort(-fused, kind="stable")[:k]
+        return [TextHit(text_id=text.text_ids[c], text=text.texts[c], image_id=text.image_ids[c], score=float(fused[j]),
+                        level_scores={lv: float(pooled[lv][j]) for lv in levels}) for j, c in ((j, cands[j]) for j in order)]

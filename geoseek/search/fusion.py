@@ -1,0 +1,68 @@
+"""Hierarchical score fusion: exact per-level rescoring of candidate images, pooled by max.
+
+score = w_g * s_global + w_r * max(s_region) + w_o * max(s_object), weights normalised over
+the levels in use. The region pool includes the global view (the quadtree's root), so an image
+too small to have region views still has a region score; an image with no object views uses its
+region score for the object term.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from geoseek.schemas import FusionWeights
+from geoseek.search.state import LevelData
+
+
+@dataclass
+class LevelScores:
+    score: np.ndarray  # (n_candidates,) float32, -inf where the image has no allowed view
+    best_row: np.ndarray  # (n_candidates,) int64 row of the best view, -1 where none
+
+
+def rescore_level(level: LevelData, candidates: np.ndarray, queries: np.ndarray,
+                  row_mask: np.ndarray | None = None) -> LevelScores:
+    """Max over (query vectors x the candidate's views) of the inner product; exact, vectorised."""
+    starts, ends = level.starts[candidates], level.ends[candidates]
+    lengths = ends - starts
+    score = np.full(len(candidates), -np.inf, np.float32)
+    best = np.full(len(candidates), -1, np.int64)
+    if lengths.sum() == 0:
+        return LevelScores(score, best)
+    rows = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)])
+    sims = (level.vectors[rows].astype(np.float32) @ queries.T.astype(np.float32)).max(axis=1)
+    if row_mask is not None:
+        sims = np.where(row_mask[rows], sims, -np.inf)
+    owner = np.repeat(np.arange(len(candidates)), lengths)
+    np.maximum.at(score, owner, sims)
+    hit = np.isfinite(score)
+    # The row that achieved each image's max (first on ties).
+    is_best = sims == score[owner]
+    first = np.full(len(candidates), len(rows), np.int64)
+    np.minimum.at(first, owner[is_best], np.flatnonzero(is_best))
+    best[hit] = rows[first[hit]]
+    return LevelScores(score, best)
+
+
+def normalised_weights(weights: FusionWeights, levels: list[str]) -> dict[str, float]:
+    raw = {"global": weights.global_, "region": weights.region, "object": weights.object}
+    used = {lv: raw[lv] for lv in levels}
+    total = sum(used.values())
+    if total <= 0:
+        raise ValueError(f"fusion weights for levels {levels} sum to zero")
+    return {lv: w / total for lv, w in used.items()}
+
+
+def fuse(per_level: dict[str, LevelScores], weights: dict[str, float]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Fused scores (n,) and the per-level scores after the pooling fall-backs."""
+    g = per_level["global"].score
+    pooled = {"global": g}
+    if "region" in per_level:
+        pooled["region"] = np.maximum(per_level["region"].score, g)
+    if "object" in per_level:
+        fallback = pooled.get("region", g)
+        obj = per_level["object"].score
+        pooled["object"] = np.where(np.isfinite(obj), obj, fallback)
+    fused = sum(weights[lv] * pooled[lv] for lv in weights)
+    return fused.astype(np.float32), pooled

@@ -1,0 +1,76 @@
+"""Query images: an upload becomes its own global, region and object views (same pipeline as indexing)."""
+from __future__ import annotations
+
+import io
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from geoseek.indexer.embed import ViewEmbedder, prepare_image
+from geoseek.indexer.rasters import IMAGE_SUFFIXES, RasterError
+from geoseek.indexer.sources import SourceItem
+from geoseek.models import Encoder
+from geoseek.schemas import IndexManifest
+from geoseek.search.state import IndexState
+
+
+class QueryImageError(ValueError):
+    """An uploaded query image that cannot be used; the message says why."""
+
+
+@dataclass
+class QueryViews:
+    """Query vectors per level: (m, D) float32 each."""
+
+    by_level: dict[str, np.ndarray]
+
+
+def _suffix_for(data: bytes) -> str:
+    if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):  # (Big)TIFF: rasterio reads more of them than PIL
+        return ".tif"
+    try:
+        fmt = (Image.open(io.BytesIO(data)).format or "").lower()
+    except Image.DecompressionBombError as exc:
+        raise QueryImageError(f"decompression bomb guard: {exc}") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise QueryImageError(f"not a readable image ({type(exc).__name__})") from None
+    suffix = {"jpeg": ".jpg", "tiff": ".tif"}.get(fmt, f".{fmt}")
+    if suffix not in IMAGE_SUFFIXES:
+        raise QueryImageError(f"unsupported image format '{fmt}'; use JPEG, PNG, WebP, BMP or TIFF")
+    return suffix
+
+
+def encode_query_image(data: bytes, encoder: Encoder, manifest: IndexManifest) -> QueryViews:
+    """Validate (same checks as indexing: bombs, band layout, truncation), plan views, encode them."""
+    if not data:
+        raise QueryImageError("empty upload")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"query{_suffix_for(data)}"
+        path.write_bytes(data)
+        try:
+            prepared = prepare_image(SourceItem((path,), "query"), "query", encoder.image_size, manifest.dris,
+                                     regions="region" in manifest.levels)
+        except RasterError as exc:
+            raise QueryImageError(str(exc)) from None
+    embedded = ViewEmbedder(encoder, manifest.levels, manifest.objects)([prepared])[0]
+    levels = np.array(embedded.rows["level"])
+    return _pooled({lv: embedded.vectors[levels == lv] for lv in manifest.levels})
+
+
+def _pooled(by_level: dict[str, np.ndarray]) -> QueryViews:
+    """Apply the index side's pooling rules to query views: regions include the global view;
+    no object views means the region views stand in."""
+    if "region" in by_level:
+        by_level["region"] = np.concatenate([by_level["global"], by_level["region"]])
+    if "object" in by_level and len(by_level["object"]) == 0:
+        by_level["object"] = by_level.get("region", by_level["global"])
+    return QueryViews(by_level)
+
+
+def indexed_image_views(state: IndexState, image_id: str) -> QueryViews:
+    """The stored view vectors of an indexed image, as query vectors."""
+    i = state.images.index_of[image_id]
+    return _pooled({lv: d.vectors[d.starts[i] : d.ends[i]].astype(np.float32) for lv, d in state.levels.items()})

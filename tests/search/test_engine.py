@@ -1,0 +1,204 @@
+"""The search engine against a real small index, checked against brute force over the stored vectors."""
+from __future__ import annotations
+
+import shutil
+import threading
+from datetime import datetime
+
+import numpy as np
+import pytest
+
+from geoseek.indexer import run_index
+from geoseek.schemas.search import Weights
+from geoseek.search import Filters, QueryError, QueryImageError, SearchEngine, UnknownImageError
+from tests.conftest import RSICD
+from tests.search.conftest import SmallIndex, build_small_index
+
+
+@pytest.fixture(scope="module")
+def engine(small_index: SmallIndex) -> SearchEngine:
+    return SearchEngine(small_index.root, device="cpu")
+
+
+def brute_level(engine, q, level):
+    """Per-image max over that image's views of `level` (region includes global), -inf where none."""
+    st = engine.state()
+    d = st.levels[level]
+    sims = d.vectors.astype(np.float32) @ q
+    out = np.full(len(st.images.ids), -np.inf, np.float32)
+    np.maximum.at(out, d.image_idx, sims)
+    if level == "region":
+        out = np.maximum(out, brute_level(engine, q, "global"))
+    if level == "object":
+        out = np.where(np.isfinite(out), out, brute_level(engine, q, "region"))
+    return out
+
+
+def test_global_only_is_exact_flat_search(engine):
+    q = engine.encoder.encode_texts(["many planes are parked near a terminal"])[0]
+    resp = engine.search_text("many planes are parked near a terminal", k=5, levels=["global"])
+    expected = np.argsort(-brute_level(engine, q, "global"), kind="stable")[:5]
+    assert [h.image_id for h in resp.results] == [engine.state().images.ids[i] for i in expected]
+    assert resp.levels == ["global"] and resp.weights == {"global": 1.0}
+
+
+def test_fused_scores_are_exact_weighted_sums_of_pooled_levels(engine):
+    text = "a river with green trees on both sides"
+    q = engine.encoder.encode_texts([text])[0]
+    resp = engine.search_text(text, k=8, weights=Weights(**{"global": 2, "region": 1, "object": 1}))
+    assert resp.weights == pytest.approx({"global": 0.5, "region": 0.25, "object": 0.25})
+    brute = {lv: brute_level(engine, q, lv) for lv in ("global", "region", "object")}
+    fused = sum(resp.weights[lv] * brute[lv] for lv in brute)
+    ids = engine.state().images.ids
+    assert [h.image_id for h in resp.results] == [ids[i] for i in np.argsort(-fused, kind="stable")[:8]]
+    for h in resp.results:
+        i = ids.index(h.image_id)
+        for lv in brute:
+            assert h.level_scores[lv] == pytest.approx(float(brute[lv][i]), abs=1e-5)
+        assert h.score == pytest.approx(sum(resp.weights[lv] * h.level_scores[lv] for lv in brute), abs=1e-5)
+        assert h.region_box is not None and 0 <= h.region_box.x0 < h.region_box.x1 <= h.width
+        assert h.object_box is None or 0 <= h.object_box.y0 < h.object_box.y1 <= h.height
+    assert [h.score for h in resp.results] == sorted((h.score for h in resp.results), reverse=True)
+
+
+def test_image_to_image_finds_the_near_duplicate(engine, small_index):
+    resp = engine.search_image(small_index.chip0.read_bytes(), k=3)
+    top = [h.path for h in resp.results]
+    assert top[0] == str(small_index.chip0) and top[1] == str(small_index.dup)
+    by_id = engine.search_image(resp.results[0].image_id, k=3)  # the query image itself is left out
+    assert by_id.results[0].path == str(small_index.dup)
+    assert resp.results[0].image_id not in {h.image_id for h in by_id.results}
+
+
+def test_image_to_text_matches_brute_force(engine, small_index):
+    resp = engine.search_image(small_index.chip0.read_bytes(), target="texts", k=5, levels=["global"])
+    st = engine.state()
+    views = engine.query_views(small_index.chip0.read_bytes())[1]
+    sims = (st.text.vectors.astype(np.float32) @ views.by_level["global"].T).max(axis=1)
+    best = np.argsort(-sims, kind="stable")[:5]
+    assert [h.text_id for h in resp.results] == [st.text.text_ids[i] for i in best]
+    assert all(h.text and h.image_id for h in resp.results)
+    fused = engine.search_image(small_index.chip0.read_bytes(), target="texts", k=5)
+    assert len(fused.results) == 5 and fused.levels == ["global", "region", "object"]
+
+
+def test_filters_restrict_without_losing_recall(engine, small_index):
+    st = engine.state()
+    a = st.images.rows[next(i for i in st.images.ids if st.images.rows[i].path == str(small_index.tile_a))]
+    w, s, e, n = a.bounds_wgs84
+    box = (w + 0.2 * (e - w), s + 0.2 * (n - s), w + 0.4 * (e - w), s + 0.4 * (n - s))
+    resp = engine.search_text("houses", k=5, filters=Filters(bbox=box))
+    assert [h.path for h in resp.results] == [str(small_index.tile_a)]
+    # The best region/object lie inside (intersect) the requested rectangle.
+    d = st.levels["region"]
+    hit = resp.results[0]
+    rows = np.flatnonzero((d.image_idx == st.images.index_of[hit.image_id]) & (d.bbox == [hit.region_box.x0, hit.region_box.y0,
+                                                                                           hit.region_box.x1, hit.region_box.y1]).all(1))
+    if len(rows):  # not the global fall-back
+        bw, bs, be, bn = d.bounds[rows[0]]
+        assert bw <= box[2] and be >= box[0] and bs <= box[3] and bn >= box[1]
+    dated = engine.search_text("houses", k=5, filters=Filters(start=datetime(2011, 1, 1), end=datetime(2011, 12, 31)))
+    assert [h.path for h in dated.results] == [str(small_index.tile_a)]
+    assert dated.results[0].datetime.startswith("2011-05-24")
+    chips = engine.search_text("houses", k=30, filters=Filters(collections=("chips",)))
+    assert len(chips.results) == 12 and all(h.collection == "chips" for h in chips.results)
+    # Same ranking as the unfiltered search restricted to the allowed images.
+    everything = engine.search_text("houses", k=100)
+    assert [h.image_id for h in chips.results] == [h.image_id for h in everything.results if h.collection == "chips"]
+
+
+def test_refine_zooms_into_coarse_regions_and_never_lowers_a_score(tmp_path, small_index):
+    from geoseek.schemas import DRISParams
+
+    # A tight view budget leaves coarse regions: that is where looking closer can help.
+    run_index([small_index.tile_a.parent, small_index.tile_b.parent], tmp_path / "ix", model=small_index.spec, device="cpu",
+              progress=False, dris=DRISParams(budget_per_tile=0.03))
+    eng = SearchEngine(tmp_path / "ix", device="cpu")
+    for query in ("houses", "a road", "trees"):
+        plain = {h.image_id: h for h in eng.search_text(query, k=2).results}
+        refined = eng.search_text(query, k=2, refine=True)
+        for h in refined.results:
+            old = plain[h.image_id]
+            assert h.score >= old.score - 1e-6
+            assert h.level_scores["global"] == old.level_scores["global"]
+            b, ob = h.region_box, old.region_box
+            if b != ob:  # a zoomed child: inside the old best region, at most half its size per side
+                assert ob.x0 <= b.x0 < b.x1 <= ob.x1 or (b.x1 - b.x0) <= eng.encoder.image_size
+                assert h.level_scores["region"] > old.level_scores["region"]
+    changed = [h for q in ("houses", "a road", "trees") for h in eng.search_text(q, k=2, refine=True).results
+               if h.region_box != {x.image_id: x for x in eng.search_text(q, k=2).results}[h.image_id].region_box]
+    assert changed, "refine never found a better child on coarse regions"
+    # Native-resolution regions have nothing finer to look at: refine leaves them alone.
+    fine = SearchEngine(small_index.root, device="cpu")
+    f = Filters(start=datetime(2000, 1, 1))
+    assert [h.model_dump() for h in fine.search_text("houses", k=2, filters=f, refine=True).results] == \
+        [h.model_dump() for h in fine.search_text("houses", k=2, filters=f).results]
+
+
+@pytest.mark.parametrize("kwargs,msg", [
+    ({"query": ""}, "empty"),
+    ({"query": "   "}, "empty"),
+    ({"query": "x" * 10_000}, "limit is 1000"),
+    ({"query": "ok", "k": 0}, "k must be between"),
+    ({"query": "ok", "k": 5000}, "k must be between"),
+    ({"query": "ok", "levels": ["region"]}, "must include 'global'"),
+    ({"query": "ok", "weights": Weights(**{"global": 0, "region": 0, "object": 0})}, "sum to zero"),
+])
+def test_bad_text_queries(engine, kwargs, msg):
+    with pytest.raises(QueryError, match=msg):
+        engine.search_text(**kwargs)
+
+
+def test_bad_image_queries(engine, tmp_path):
+    from tests.indexer.bad_inputs import make_bad_inputs
+
+    with pytest.raises(UnknownImageError):
+        engine.search_image("no-such-image-id")
+    with pytest.raises(QueryImageError, match="not a readable image"):
+        engine.search_image(b"plain text, not an image")
+    with pytest.raises(QueryImageError, match="empty upload"):
+        engine.search_image(b"")
+    expected = make_bad_inputs(tmp_path)
+    for name in ("bomb.png", "rgba.png", "truncated.jpg", "sixteen_bit.tif"):
+        with pytest.raises(QueryImageError, match=expected[name].split(":")[0]):
+            engine.search_image((tmp_path / name).read_bytes())
+    with pytest.raises(QueryError, match="target must be"):
+        engine.search_image(engine.state().images.ids[0], target="maps")
+
+
+def test_new_version_is_picked_up_atomically_while_serving(tmp_path, tiny_vit_config):
+    small = build_small_index(tmp_path, str(tiny_vit_config))
+    eng = SearchEngine(small.root, device="cpu")
+    v1 = eng.state().version
+    seen, errors = [], []
+    stop = threading.Event()
+
+    def client():
+        while not stop.is_set():
+            try:
+                r = eng.search_text("houses", k=50)
+                seen.append((r.version, len(r.results)))
+            except Exception as exc:  # any failure fails the test
+                errors.append(exc)
+
+    threads = [threading.Thread(target=client) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        extra = tmp_path / "extra"
+        extra.mkdir()
+        shutil.copy(RSICD / "images" / "Beach" / "beach_1.jpg", extra / "beach_1.jpg")
+        run_index([extra], small.root, model=str(tiny_vit_config), device="cpu", progress=False)
+        for _ in range(200):
+            if any(v != v1 for v, _ in seen):
+                break
+            threading.Event().wait(0.05)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors
+    versions = {v for v, _ in seen}
+    assert versions <= {v1, "v0002"} and "v0002" in versions
+    counts = {v: {n for vv, n in seen if vv == v} for v in versions}
+    assert counts["v0002"] == {16} and counts[v1] == {15}  # each response is wholly one version
