@@ -224,5 +224,32 @@ def search_image(
     _print_results(resp, as_json)
 
 
+@app.command()
+def serve(
+    index: Annotated[Path, typer.Option("--index", help="Index directory.")],
+    host: Annotated[str, typer.Option(help="Bind address (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    catalog: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL of the catalog.")] = None,
+    api_key: Annotated[Optional[str], typer.Option(envvar="GEOSEEK_API_KEY", help="Require this X-API-Key header.")] = None,
+) -> None:
+    """Serve the search API (FastAPI on uvicorn); OpenAPI docs at /docs."""
+    _setup_logging(True)
+    import uvicorn
+
+    from geoseek.search.api import ApiSettings, create_app
+
+    if not _published(index):
+        _fail(f"no GeoSeek index at {index}")
+    settings = ApiSettings(index=index, device=device, catalog=catalog, api_key=api_key)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+def _published(path: Path) -> bool:
+    from geoseek.indexer.store import IndexDir
+
+    return IndexDir(path).current() is not None
+
+
 if __name__ == "__main__":
     app()

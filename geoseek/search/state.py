@@ -29,7 +29,9 @@ class LevelData:
     index: faiss.Index
     vectors: np.ndarray  # (n, D) float16
     image_idx: np.ndarray  # (n,) int32 into ImageTable
-    bbox: np.ndarray  # (n, 4) int32 source pixels
+    bbox: np.ndarray  # (n, 4) int32 source pixels the vector describes
+    node_box: np.ndarray  # (n, 4) int32 quadtree node (region/global) or segment (object)
+    depth: np.ndarray  # (n,) int16
     bounds: np.ndarray  # (n, 4) float64 WGS84 west, south, east, north (NaN without georef)
     starts: np.ndarray  # (n_images,) first row of each image (0 when it has none)
     ends: np.ndarray  # (n_images,) one past its last row
@@ -125,7 +127,7 @@ class IndexState:
             raise FileNotFoundError(f"no published index version in {root}")
         manifest = idx.manifest(version)
         vdir = idx.version_path(version)
-        cols = ["image_id", "level", "bbox", "west", "south", "east", "north", "vector"]
+        cols = ["image_id", "level", "bbox", "node_box", "depth", "west", "south", "east", "north", "vector"]
         views = pq.read_table([vdir / "vectors" / f for f in manifest.view_shards], columns=cols)
         level_col = np.asarray(views.column("level").to_numpy(zero_copy_only=False))
         image_col = np.asarray(views.column("image_id").to_numpy(zero_copy_only=False))
@@ -143,7 +145,8 @@ class IndexState:
             bounds = np.stack([part.column(c).to_numpy(zero_copy_only=False).astype(np.float64) for c in ("west", "south", "east", "north")], axis=1) \
                 if len(sel) else np.zeros((0, 4))
             levels[level] = LevelData(read_faiss(vdir / manifest.indices[level].file), _vectors(part).astype(np.float16),
-                                      img_idx, _boxes(part, "bbox"), bounds, starts, ends)
+                                      img_idx, _boxes(part, "bbox"), _boxes(part, "node_box"),
+                                      part.column("depth").to_numpy().astype(np.int16), bounds, starts, ends)
             params = manifest.indices[level].params
             _apply_search_params(levels[level].index, params)
         texts = pq.read_table([vdir / "vectors" / f for f in manifest.text_shards], columns=["text_id", "image_id", "text", "vector"])

@@ -1,0 +1,56 @@
+"""API-only response models: image records, views, health and stats."""
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from geoseek.schemas.search import Box
+
+
+class ViewRecord(BaseModel):
+    level: str
+    depth: int
+    bbox: Box  # what the vector describes
+    node_box: Box  # the quadtree node (region/global) or segment (object)
+    bounds_wgs84: list[float] | None = None
+
+
+class CaptionRecord(BaseModel):
+    text_id: str
+    text: str
+    split: str | None = None
+
+
+class ImageRecord(BaseModel):
+    image_id: str
+    path: str
+    width: int
+    height: int
+    format: str
+    collection: str
+    split: str | None = None
+    datetime: str | None = None
+    crs: str | None = None
+    bounds: list[float] | None = None
+    bounds_wgs84: list[float] | None = None
+    gsd: list[float] | None = None
+    captions: list[CaptionRecord]
+    views: list[ViewRecord]
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+class Stats(BaseModel):
+    version: str
+    images: int
+    captions: int
+    views: dict[str, int]
+    model: dict
+    indices: dict[str, dict]
+    fusion: dict[str, float]
+
+
+class ErrorBody(BaseModel):
+    detail: str

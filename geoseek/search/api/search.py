@@ -1,0 +1,73 @@
+"""/v1/search: text -> image, and image -> image / image -> text by upload or indexed image id."""
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from geoseek.schemas.api import ErrorBody
+from geoseek.schemas.search import MAX_K, SearchResponse, TextSearchRequest, Weights
+from geoseek.search.api.deps import EngineDep, SettingsDep
+from geoseek.search.filters import Filters, parse_bbox
+
+router = APIRouter(prefix="/v1/search", tags=["search"])
+ERRORS = {400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 404: {"model": ErrorBody}, 413: {"model": ErrorBody},
+          415: {"model": ErrorBody}, 422: {"model": ErrorBody}}
+
+
+@router.post("/text", response_model=SearchResponse, responses=ERRORS)
+async def search_text(req: TextSearchRequest, engine: EngineDep) -> SearchResponse:
+    """Text -> image with hierarchical fusion. `levels: ["global"]` is the global-only baseline."""
+    filters = Filters(bbox=req.bbox, start=req.start, end=req.end, collections=tuple(req.collections))
+    return await run_in_threadpool(engine.search_text, req.query, k=req.k, levels=list(req.levels), weights=req.weights,
+                                   filters=filters, refine=req.refine)
+
+
+def _weights(text: str | None) -> Weights | None:
+    if not text:
+        return None
+    try:
+        g, r, o = (float(v) for v in text.split(","))
+        return Weights(**{"global": g, "region": r, "object": o})
+    except ValueError:
+        raise HTTPException(422, f"weights '{text[:40]}' must be three non-negative numbers g,r,o") from None
+
+
+async def _read_capped(upload: UploadFile, cap: int) -> bytes:
+    data = await upload.read(cap + 1)
+    if len(data) > cap:
+        raise HTTPException(413, f"upload is larger than the {cap:,}-byte limit")
+    return data
+
+
+@router.post("/image", response_model=SearchResponse, responses=ERRORS)
+async def search_image(
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    file: Annotated[UploadFile | None, File(description="Query image (JPEG, PNG, WebP, BMP, TIFF).")] = None,
+    image_id: Annotated[str | None, Form(max_length=64, description="Or: the id of an indexed image.")] = None,
+    target: Annotated[Literal["images", "texts"], Form()] = "images",
+    k: Annotated[int, Form(ge=1, le=MAX_K)] = 10,
+    levels: Annotated[str | None, Form(max_length=40, description="Comma list, e.g. global,region,object")] = None,
+    weights: Annotated[str | None, Form(max_length=60, description="g,r,o")] = None,
+    bbox: Annotated[str | None, Form(max_length=120, description="WGS84 minx,miny,maxx,maxy")] = None,
+) -> SearchResponse:
+    """Similar images (`target=images`) or captions (`target=texts`) for an uploaded image or an indexed image id."""
+    ctype = request.headers.get("content-type", "")
+    if not ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        raise HTTPException(415, "send a form (multipart/form-data with a 'file' part, or an 'image_id' field)")
+    if (file is None) == (image_id is None):
+        raise HTTPException(422, "give exactly one of 'file' or 'image_id'")
+    if file is not None:
+        if file.content_type and not (file.content_type.startswith("image/") or file.content_type == "application/octet-stream"):
+            raise HTTPException(415, f"file content type '{file.content_type}' is not an image")
+        query: bytes | str = await _read_capped(file, settings.max_upload_bytes)
+    else:
+        query = image_id
+    lv = [v.strip() for v in levels.split(",") if v.strip()] if levels else None
+    filters = Filters(bbox=parse_bbox(bbox)) if bbox else Filters()
+    return await asyncio.to_thread(engine.search_image, query, target=target, k=k, levels=lv, weights=_weights(weights),
+                                   filters=filters)

@@ -1,0 +1,18 @@
+"""API settings, from arguments or GEOSEEK_* environment variables (pydantic-settings)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GEOSEEK_")
+
+    index: Path
+    catalog: str | None = None
+    device: str = "auto"
+    api_key: str | None = None  # when set, every endpoint but /v1/health needs header X-API-Key
+    cors_origins: list[str] = []  # CORS is off unless origins are listed
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_crop_side: int = 2048
