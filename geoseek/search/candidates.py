@@ -32,7 +32,10 @@ def candidate_images(level: LevelData, queries: np.ndarray, k: int, row_mask: np
             return np.zeros(0, np.int64)
         if len(allowed) <= BRUTE_FORCE_MAX:
             return np.unique(level.image_idx[_top_rows_exact(level, q, allowed, 4 * k)])
-    fetch = min(n, 4 * k)
+    # Several views per image: ask for enough rows to cover k images the first time (a flat scan
+    # costs the same for 40 or 400 results, a second scan doubles the cost).
+    per_image = -(-n // max(1, int((level.ends > level.starts).sum())))
+    fetch = min(n, 4 * k * per_image)
     while True:
         _, ids = level.index.search(q, fetch)
         rows = ids[ids >= 0]

@@ -1,0 +1,58 @@
+"""The rsicd_aid150 example query through the CLI and through the API; both outputs are saved and compared.
+
+    geoseek search text "many planes are parked near a terminal" --index /tmp/x -k 5 --json
+    POST /v1/search/text {"query": "many planes are parked near a terminal", "k": 5}   (real server on 127.0.0.1)
+
+    python benchmarks/search_example.py [--index /tmp/x]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from search_latency import _free_port  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "results" / "search_example_rsicd.json"
+QUERY = "many planes are parked near a terminal"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--index", type=Path, default=Path("/tmp/x"))
+    args = ap.parse_args()
+    cli = json.loads(subprocess.run([sys.executable, "-m", "geoseek.cli", "search", "text", QUERY, "--index", str(args.index),
+                                     "-k", "5", "--json", "--device", "cpu"], check=True, capture_output=True, text=True).stdout)
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "geoseek.cli", "serve", "--index", str(args.index), "--port", str(port),
+                             "--device", "cpu"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        api = httpx.post(f"http://127.0.0.1:{port}/v1/search/text", json={"query": QUERY, "k": 5}, timeout=60).json()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    keys = ("image_id", "path", "region_box", "object_box", "level_scores")
+    same = all(all(a[k] == b[k] for k in keys) and abs(a["score"] - b["score"]) < 1e-6
+               for a, b in zip(cli["results"], api["results"], strict=True))
+    OUT.write_text(json.dumps({"query": QUERY, "identical": same, "cli": cli, "api": api}, indent=2) + "\n")
+    for h in cli["results"]:
+        print(f"{h['score']:.4f} {h['path']} region={h['region_box']} object={h['object_box']}")
+    print("CLI and API identical:", same)
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
