@@ -11,13 +11,12 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from search_latency import _free_port  # noqa: E402
+from local_server import served  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "search_example_rsicd.json"
@@ -30,20 +29,8 @@ def main() -> int:
     args = ap.parse_args()
     cli = json.loads(subprocess.run([sys.executable, "-m", "geoseek.cli", "search", "text", QUERY, "--index", str(args.index),
                                      "-k", "5", "--json", "--device", "cpu"], check=True, capture_output=True, text=True).stdout)
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "geoseek.cli", "serve", "--index", str(args.index), "--port", str(port),
-                             "--device", "cpu"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        api = httpx.post(f"http://127.0.0.1:{port}/v1/search/text", json={"query": QUERY, "k": 5}, timeout=60).json()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with served(args.index) as base:
+        api = httpx.post(f"{base}/v1/search/text", json={"query": QUERY, "k": 5}, timeout=60).json()
     keys = ("image_id", "path", "region_box", "object_box", "level_scores")
     same = all(all(a[k] == b[k] for k in keys) and abs(a["score"] - b["score"]) < 1e-6
                for a, b in zip(cli["results"], api["results"], strict=True))

@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from local_server import served  # noqa: E402
 from synthetic_index import queries_near, synthetic_state  # noqa: E402
 
 from geoseek.search import SearchEngine  # noqa: E402
@@ -106,17 +105,11 @@ def synthetic(n_images: int, n_queries: int) -> dict:
             "latency": res, "recall_at_10_vs_exact": recall}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-async def _load(port: int, queries: list[str], clients: int, per_client: int) -> dict:
+async def _load(base: str, queries: list[str], clients: int, per_client: int) -> dict:
     import httpx
 
     lat, errors = [], []
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+    async with httpx.AsyncClient(base_url=base, timeout=60) as http:
         async def worker(w: int) -> None:
             for i in range(per_client):
                 t = time.perf_counter()
@@ -136,24 +129,10 @@ async def _load(port: int, queries: list[str], clients: int, per_client: int) ->
 
 
 def load_run(index: Path, clients: int, per_client: int) -> dict:
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "geoseek.cli", "serve", "--index", str(index), "--port", str(port),
-                             "--device", "cpu"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        import httpx
-
-        for _ in range(300):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        data = json.loads(DATASET.read_text())
-        queries = sorted({s["raw"].strip() for e in data["images"] if e["split"] == "val" for s in e["sentences"] if s["raw"].strip()})
-        return asyncio.run(_load(port, queries, clients, per_client))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    data = json.loads(DATASET.read_text())
+    queries = sorted({s["raw"].strip() for e in data["images"] if e["split"] == "val" for s in e["sentences"] if s["raw"].strip()})
+    with served(index) as base:
+        return asyncio.run(_load(base, queries, clients, per_client))
 
 
 def main() -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,9 @@ from geoseek.search.refine import refine_hits
 from geoseek.search.state import IndexState
 
 log = logging.getLogger(__name__)
+
+
+_LEVEL_POOL = ThreadPoolExecutor(max_workers=3, thread_name_prefix="geoseek-level")
 
 
 class QueryError(ValueError):
@@ -98,7 +102,12 @@ class SearchEngine:
             allowed[exclude] = False
         masks = {lv: view_mask(state.levels[lv].bounds, state.levels[lv].image_idx, allowed, filters)
                  if filters.active or exclude is not None else None for lv in levels}
-        cands = np.unique(np.concatenate([candidate_images(state.levels[lv], queries.by_level[lv], k, masks[lv]) for lv in levels]))
+        # FAISS searches one query on one thread and releases the GIL: run the levels side by side.
+        def level_candidates(lv: str) -> np.ndarray:
+            return candidate_images(state.levels[lv], queries.by_level[lv], k, masks[lv])
+
+        found = _LEVEL_POOL.map(level_candidates, levels) if len(levels) > 1 else map(level_candidates, levels)
+        cands = np.unique(np.concatenate(list(found)))
         if len(cands) == 0:
             return []
         per_level = {lv: rescore_level(state.levels[lv], cands, queries.by_level[lv], masks[lv]) for lv in levels}

@@ -30,7 +30,9 @@ def rescore_level(level: LevelData, candidates: np.ndarray, queries: np.ndarray,
     best = np.full(len(candidates), -1, np.int64)
     if lengths.sum() == 0:
         return LevelScores(score, best)
-    rows = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)])
+    # All candidates' row ranges, flattened without a Python loop: start of each range + offset in it.
+    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    rows = np.repeat(starts, lengths) + offsets
     sims = (level.vectors[rows].astype(np.float32) @ queries.T.astype(np.float32)).max(axis=1)
     if row_mask is not None:
         sims = np.where(row_mask[rows], sims, -np.inf)
