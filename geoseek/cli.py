@@ -121,9 +121,9 @@ def _weights(value: Optional[str]):
 
     try:
         g, r, o = (float(v) for v in value.split(","))
-    except ValueError:
-        _fail(f"--weights '{value}' must be three comma-separated numbers g,r,o")
-    return Weights(**{"global": g, "region": r, "object": o})
+        return Weights(**{"global": g, "region": r, "object": o})
+    except ValueError:  # includes pydantic's ValidationError (e.g. a negative weight)
+        _fail(f"--weights '{value}' must be three non-negative numbers g,r,o")
 
 
 def _filters(bbox: Optional[str], start: Optional[str], end: Optional[str], collection: Optional[list[str]]):

@@ -13,11 +13,14 @@ from geoseek.search.state import LevelData
 BRUTE_FORCE_MAX = 50_000  # allowed views scanned exactly below this (a few ms on 2 cores at 384-d)
 
 
-def _top_rows_exact(level: LevelData, queries: np.ndarray, rows: np.ndarray, fetch: int) -> np.ndarray:
+def _top_images_exact(level: LevelData, queries: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """The best images by their best allowed view (exact), at least 4k of them where there are."""
     sims = (level.vectors[rows].astype(np.float32) @ queries.T.astype(np.float32)).max(axis=1)
-    take = min(fetch, len(rows))
-    part = np.argpartition(-sims, take - 1)[:take] if take < len(rows) else np.arange(len(rows))
-    return rows[part]
+    images, inverse = np.unique(level.image_idx[rows], return_inverse=True)
+    best = np.full(len(images), -np.inf, np.float32)
+    np.maximum.at(best, inverse, sims)
+    take = min(4 * k, len(images))
+    return images[np.argpartition(-best, take - 1)[:take]] if take < len(images) else images
 
 
 def candidate_images(level: LevelData, queries: np.ndarray, k: int, row_mask: np.ndarray | None) -> np.ndarray:
@@ -31,7 +34,7 @@ def candidate_images(level: LevelData, queries: np.ndarray, k: int, row_mask: np
         if len(allowed) == 0:
             return np.zeros(0, np.int64)
         if len(allowed) <= BRUTE_FORCE_MAX:
-            return np.unique(level.image_idx[_top_rows_exact(level, q, allowed, 4 * k)])
+            return np.unique(_top_images_exact(level, q, allowed, k))
     # Several views per image: ask for enough rows to cover k images the first time (a flat scan
     # costs the same for 40 or 400 results, a second scan doubles the cost).
     per_image = -(-n // max(1, int((level.ends > level.starts).sum())))

@@ -39,12 +39,13 @@ class UnknownImageError(KeyError):
     """An image id that is not in the index."""
 
 
-def _check(k: int, levels: list[str] | None) -> list[str]:
+def _check(k: int, levels: list[str] | None, indexed: list[str]) -> list[str]:
+    """Validate k and the requested levels against the levels this index has (default: all of them)."""
     if not 1 <= k <= MAX_K:
         raise QueryError(f"k must be between 1 and {MAX_K}; got {k}")
-    levels = levels or ["global", "region", "object"]
-    if "global" not in levels or any(lv not in ("global", "region", "object") for lv in levels):
-        raise QueryError(f"levels must include 'global' and only use global, region, object; got {levels}")
+    levels = levels or list(indexed)
+    if "global" not in levels or any(lv not in indexed for lv in levels):
+        raise QueryError(f"levels must include 'global' and only use this index's levels {','.join(indexed)}; got {levels}")
     return [lv for lv in ("global", "region", "object") if lv in levels]
 
 
@@ -55,9 +56,11 @@ class SearchEngine:
                  catalog_url: str | None = None, state: IndexState | None = None) -> None:
         self.root = Path(index)
         self.catalog_url = catalog_url
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # version reloads
+        self._model_lock = threading.Lock()
         self._state = state or IndexState.load(self.root, catalog_url)
         self._fixed = state is not None  # an in-memory state (benchmarks) is not reloaded from disk
+        self._retry_at = 0.0  # after a failed load of a new version, wait before trying again
         self._encoder = encoder
         self._device = device
 
@@ -68,18 +71,25 @@ class SearchEngine:
         if self._fixed:
             return state
         current = IndexDir(self.root).current()
-        if current and current != state.version:
-            with self._lock:
-                if self._state.version != current:
-                    self._state = IndexState.load(self.root, self.catalog_url)
-                    log.info("switched to index version %s", current)
+        if current and current != state.version and time.monotonic() >= self._retry_at:
+            # One request loads the new version; the others keep answering from the old one meanwhile.
+            if self._lock.acquire(blocking=False):
+                try:
+                    if self._state.version != current:
+                        self._state = IndexState.load(self.root, self.catalog_url)
+                        log.info("switched to index version %s", current)
+                except Exception:  # noqa: BLE001 - a broken new version must not take the service down
+                    log.exception("could not load index version %s; still serving %s", current, state.version)
+                    self._retry_at = time.monotonic() + 10.0
+                finally:
+                    self._lock.release()
                 state = self._state
         return state
 
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            with self._lock:
+            with self._model_lock:
                 if self._encoder is None:
                     self._encoder = load_encoder(self._state.manifest.model.spec, device=self._device)
         if self._encoder.id != self._state.manifest.model.id:
@@ -150,7 +160,7 @@ class SearchEngine:
             raise QueryError("query is empty")
         if len(query) > MAX_QUERY_CHARS:
             raise QueryError(f"query is {len(query)} characters; the limit is {MAX_QUERY_CHARS}")
-        levels = _check(k, levels)
+        levels = _check(k, levels, self._state.manifest.levels)
         q = self.encoder.encode_texts([query.strip()])[0]
         return self.search_text_vector(q, k, levels, weights, filters, refine, refine_top, started=start)
 
@@ -159,8 +169,8 @@ class SearchEngine:
                            started: float | None = None) -> SearchResponse:
         """Text -> image for an already encoded query (D,) -- what latency benchmarks time."""
         start = time.perf_counter() if started is None else started
-        levels = _check(k, levels)
         state = self.state()
+        levels = _check(k, levels, state.manifest.levels)
         w = self._weights(state, levels, weights)
         q2 = np.asarray(q, np.float32).reshape(1, -1)
         hits = self._rank_images(state, QueryViews({lv: q2 for lv in levels}), k, levels, w, filters or Filters())
@@ -182,9 +192,11 @@ class SearchEngine:
                      weights: Weights | None = None, filters: Filters | None = None) -> SearchResponse:
         """Image -> image (similar images; an indexed query image is left out) or image -> text (captions)."""
         start = time.perf_counter()
-        levels = _check(k, levels)
         if target not in ("images", "texts"):
             raise QueryError(f"target must be 'images' or 'texts'; got '{target}'")
+        if target == "texts" and filters is not None and filters.active:
+            raise QueryError("filters apply to images; captions (target=texts) cannot be filtered by bbox or date")
+        levels = _check(k, levels, self._state.manifest.levels)
         state, views, own = self.query_views(image)
         w = self._weights(state, levels, weights)
         if target == "images":

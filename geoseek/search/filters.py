@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 
 import numpy as np
 
@@ -21,6 +21,14 @@ class Filters:
     collections: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
+        # Compare in naive UTC: an offset is converted, not dropped; naive inputs are taken as UTC.
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is not None:
+                try:
+                    object.__setattr__(self, name, value.astimezone(timezone.utc).replace(tzinfo=None))
+                except (OverflowError, ValueError) as exc:
+                    raise FilterError(f"{name} datetime {value} is out of range") from exc
         if self.bbox is not None:
             if len(self.bbox) != 4 or not all(np.isfinite(self.bbox)):
                 raise FilterError("bbox must be four finite numbers: minx,miny,maxx,maxy (WGS84 degrees)")
@@ -55,9 +63,9 @@ def image_mask(state: IndexState, f: Filters) -> np.ndarray:
         known = ~np.isnat(dt)
         mask &= known
         if f.start is not None:
-            mask &= dt >= np.datetime64(f.start.replace(tzinfo=None), "s")
+            mask &= dt >= np.datetime64(f.start, "s")
         if f.end is not None:
-            mask &= dt <= np.datetime64(f.end.replace(tzinfo=None), "s")
+            mask &= dt <= np.datetime64(f.end, "s")
     if f.collections:
         mask &= np.isin(imgs.collection, list(f.collections))
     return mask

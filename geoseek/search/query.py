@@ -28,6 +28,19 @@ class QueryViews:
     by_level: dict[str, np.ndarray]
 
 
+MAX_QUERY_PIXELS = 64_000_000  # a query image is planned and encoded inside one request
+
+
+def _check_pixels(data: bytes) -> None:
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+    except Exception:  # noqa: BLE001 - unreadable headers are reported by the full checks that follow
+        return
+    if w * h > MAX_QUERY_PIXELS:
+        raise QueryImageError(f"query image is {w}x{h} ({w * h:,} px); the limit for queries is {MAX_QUERY_PIXELS:,} px")
+
+
 def _suffix_for(data: bytes) -> str:
     if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):  # (Big)TIFF: rasterio reads more of them than PIL
         return ".tif"
@@ -47,6 +60,7 @@ def encode_query_image(data: bytes, encoder: Encoder, manifest: IndexManifest) -
     """Validate (same checks as indexing: bombs, band layout, truncation), plan views, encode them."""
     if not data:
         raise QueryImageError("empty upload")
+    _check_pixels(data)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"query{_suffix_for(data)}"
         path.write_bytes(data)

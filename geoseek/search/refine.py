@@ -50,6 +50,9 @@ def refine_hits(state: IndexState, hits: list[ImageHit], query: np.ndarray, enco
             continue
         try:
             crops = [raster.read(k, (encoder.image_size, encoder.image_size)) for k in kids]
+        except RasterError as exc:
+            log.warning("refine skipped %s: %s", hit.path, exc)
+            continue
         finally:
             getattr(raster, "close", lambda: None)()
         sims = encoder.encode_images(crops) @ query.reshape(-1)

@@ -63,7 +63,7 @@ class TextData:
 
 
 def read_faiss(path: Path) -> faiss.Index:
-    """Memory-map where FAISS allows it (flat, IVF); read into memory otherwise (HNSW)."""
+    """Memory-map where FAISS allows it (this FAISS maps flat, SQ, HNSW and IVF files); read otherwise."""
     try:
         return faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
     except RuntimeError:

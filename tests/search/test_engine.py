@@ -202,3 +202,41 @@ def test_new_version_is_picked_up_atomically_while_serving(tmp_path, tiny_vit_co
     assert versions <= {v1, "v0002"} and "v0002" in versions
     counts = {v: {n for vv, n in seen if vv == v} for v in versions}
     assert counts["v0002"] == {16} and counts[v1] == {15}  # each response is wholly one version
+
+
+def test_levels_default_to_the_index_levels(tmp_path, small_index):
+    run_index([small_index.tile_a.parent], tmp_path / "ix", model=small_index.spec, device="cpu", progress=False,
+              levels=["global", "region"])
+    eng = SearchEngine(tmp_path / "ix", device="cpu")
+    resp = eng.search_text("houses", k=1)
+    assert resp.levels == ["global", "region"] and set(resp.results[0].level_scores) == {"global", "region"}
+    with pytest.raises(QueryError, match="this index's levels global,region"):
+        eng.search_text("houses", levels=["global", "object"])
+
+
+def test_datetimes_with_offsets_are_converted_not_dropped(engine, small_index):
+    from datetime import timedelta, timezone
+
+    tz = timezone(timedelta(hours=10))
+    # Tile A was taken 2011-05-24T17:00 (UTC): 2011-05-25T03:00+10:00.
+    just_after = Filters(start=datetime(2011, 5, 25, 3, 30, tzinfo=tz), end=datetime(2012, 1, 1))
+    just_before = Filters(start=datetime(2011, 5, 25, 2, 30, tzinfo=tz), end=datetime(2012, 1, 1))
+    assert engine.search_text("houses", k=5, filters=just_after).results == []
+    assert [h.path for h in engine.search_text("houses", k=5, filters=just_before).results] == [str(small_index.tile_a)]
+
+
+def test_filtered_exact_path_ranks_images_like_the_unfiltered_search(engine):
+    # All chips allowed, scanned exactly: the ranking equals the unfiltered one restricted to chips.
+    chips = engine.search_text("a large green field", k=12, filters=Filters(collections=("chips",)))
+    everything = engine.search_text("a large green field", k=100)
+    assert [h.image_id for h in chips.results] == [h.image_id for h in everything.results if h.collection == "chips"][:12]
+
+
+def test_filters_with_caption_targets_and_huge_uploads_are_refused(engine, tmp_path):
+    from tests.indexer.bad_inputs import _png_with_header_size
+
+    with pytest.raises(QueryError, match="captions"):
+        engine.search_image(engine.state().images.ids[0], target="texts", filters=Filters(bbox=(0, 0, 1, 1)))
+    _png_with_header_size(tmp_path / "huge.png", 9000, 9000)
+    with pytest.raises(QueryImageError, match="limit for queries"):
+        engine.search_image((tmp_path / "huge.png").read_bytes())

@@ -9,7 +9,6 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 from PIL import Image
-from starlette.concurrency import run_in_threadpool
 
 from geoseek.indexer.rasters import RasterError, open_raster
 from geoseek.schemas.api import CaptionRecord, ErrorBody, ImageRecord, ViewRecord
@@ -35,7 +34,7 @@ def _index_of(state: IndexState, image_id: str) -> int:
 
 
 @router.get("/{image_id}", response_model=ImageRecord, responses=ERRORS)
-async def image_record(image_id: str, engine: EngineDep) -> ImageRecord:
+def image_record(image_id: str, engine: EngineDep) -> ImageRecord:
     """Metadata, georeference, captions and every view (with the DRIS tree's node boxes)."""
     state = engine.state()
     i = _index_of(state, image_id)
@@ -65,6 +64,8 @@ def _render(state: IndexState, image_id: str, box: tuple[int, int, int, int] | N
         x0, y0, x1, y1 = box or (0, 0, raster.width, raster.height)
         s = min(1.0, size / max(x1 - x0, y1 - y0))
         im = raster.read((x0, y0, x1, y1), (max(1, round((x1 - x0) * s)), max(1, round((y1 - y0) * s))))
+    except RasterError as exc:
+        raise HTTPException(404, f"source of image {image_id} is no longer readable: {exc}") from None
     finally:
         getattr(raster, "close", lambda: None)()
     buf = io.BytesIO()
@@ -73,16 +74,16 @@ def _render(state: IndexState, image_id: str, box: tuple[int, int, int, int] | N
 
 
 @router.get("/{image_id}/thumbnail", responses={**ERRORS, **JPEG}, response_class=Response)
-async def thumbnail(image_id: str, engine: EngineDep, size: Annotated[int, Query(ge=16, le=1024)] = 256) -> Response:
+def thumbnail(image_id: str, engine: EngineDep, size: Annotated[int, Query(ge=16, le=1024)] = 256) -> Response:
     """The whole image, long side at most `size` px, as JPEG."""
     state = engine.state()
     _index_of(state, image_id)
-    data = await run_in_threadpool(_render, state, image_id, None, size)
+    data = _render(state, image_id, None, size)
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
 
 
 @router.get("/{image_id}/crop", responses={**ERRORS, **JPEG}, response_class=Response)
-async def crop(image_id: str, engine: EngineDep, settings: SettingsDep,
+def crop(image_id: str, engine: EngineDep, settings: SettingsDep,
                box: Annotated[str, Query(max_length=80, description="x0,y0,x1,y1 in source pixels (a view's bbox)")],
                size: Annotated[int, Query(ge=16, le=4096)] = 512) -> Response:
     """A box of the image (e.g. a result's region or object box), long side at most `size` px, as JPEG."""
@@ -95,5 +96,5 @@ async def crop(image_id: str, engine: EngineDep, settings: SettingsDep,
     w, h = int(state.images.width[i]), int(state.images.height[i])
     if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
         raise HTTPException(400, f"box {box} is not inside the {w}x{h} image with x0<x1, y0<y1")
-    data = await run_in_threadpool(_render, state, image_id, (x0, y0, x1, y1), min(size, settings.max_crop_side))
+    data = _render(state, image_id, (x0, y0, x1, y1), min(size, settings.max_crop_side))
     return Response(data, media_type="image/jpeg")

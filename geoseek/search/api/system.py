@@ -10,12 +10,12 @@ router = APIRouter(prefix="/v1", tags=["system"])
 
 
 @router.get("/health", response_model=Health)
-async def health(engine: EngineDep) -> Health:
+def health(engine: EngineDep) -> Health:
     return Health(status="ok", version=engine.state().version)
 
 
 @router.get("/stats", response_model=Stats)
-async def stats(engine: EngineDep) -> Stats:
+def stats(engine: EngineDep) -> Stats:
     m = engine.state().manifest
     return Stats(version=m.version, images=m.images, captions=m.captions, views=m.views.model_dump(by_alias=True),
                  model=m.model.model_dump(), indices={k: v.model_dump() for k, v in m.indices.items()},

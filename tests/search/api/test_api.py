@@ -170,3 +170,23 @@ def test_cli_and_api_return_identical_results(client, small_index):
     for a, b in zip(cli["results"], api["results"], strict=True):
         assert a["image_id"] == b["image_id"] and a["region_box"] == b["region_box"] and a["object_box"] == b["object_box"]
         assert a["score"] == pytest.approx(b["score"], abs=1e-6)
+
+
+def test_mixed_timezones_and_corrupt_sources_are_client_errors(tmp_path, small_index, tiny_vit_config):
+    from geoseek.indexer import run_index
+
+    r_mixed = None
+    src = tmp_path / "src"
+    src.mkdir()
+    data = small_index.chip0.read_bytes()
+    (src / "c.jpg").write_bytes(data)
+    run_index([src], tmp_path / "ix", model=str(tiny_vit_config), device="cpu", progress=False)
+    app = create_app(ApiSettings(index=tmp_path / "ix", device="cpu"))
+    with TestClient(app) as c:
+        r_mixed = c.post("/v1/search/text", json={"query": "x", "start": "2020-01-01T00:00:00Z", "end": "2021-01-01T00:00:00"})
+        assert r_mixed.status_code == 200
+        iid = c.post("/v1/search/text", json={"query": "x", "k": 1}).json()["results"][0]["image_id"]
+        (src / "c.jpg").write_bytes(data[: len(data) // 3])  # the source is damaged after indexing
+        r = c.get(f"/v1/images/{iid}/thumbnail")
+        assert r.status_code == 404 and "no longer readable" in r.json()["detail"]
+        assert c.post("/v1/search/image", data={"image_id": iid, "target": "texts", "bbox": "0,0,1,1"}).status_code == 400
