@@ -61,6 +61,16 @@ class TextData:
     texts: list[str]
     image_ids: list[str]
 
+    def rows_of(self, image_id: str) -> list[int]:
+        """Caption rows of one image (index built on first use, then O(1))."""
+        by_image = self.__dict__.get("_by_image")
+        if by_image is None:
+            by_image = {}
+            for row, iid in enumerate(self.image_ids):
+                by_image.setdefault(iid, []).append(row)
+            self.__dict__["_by_image"] = by_image
+        return by_image.get(image_id, [])
+
 
 def read_faiss(path: Path) -> faiss.Index:
     """Memory-map where FAISS allows it (this FAISS maps flat, SQ, HNSW and IVF files); read otherwise."""

@@ -46,8 +46,7 @@ def image_record(image_id: str, engine: EngineDep) -> ImageRecord:
             views.append(ViewRecord(level=level, depth=int(d.depth[r]), bbox=_box(d.bbox[r]), node_box=_box(d.node_box[r]),
                                     bounds_wgs84=None if np.isnan(b).any() else [float(x) for x in b]))
     t = state.text
-    captions = [CaptionRecord(text_id=t.text_ids[j], text=t.texts[j], split=row.split)
-                for j in range(len(t.text_ids)) if t.image_ids[j] == image_id]
+    captions = [CaptionRecord(text_id=t.text_ids[j], text=t.texts[j], split=row.split) for j in t.rows_of(image_id)]
     return ImageRecord(image_id=image_id, path=row.path, width=row.width, height=row.height, format=row.format,
                        collection=row.collection, split=row.split, datetime=row.datetime, crs=row.crs, bounds=row.bounds,
                        bounds_wgs84=row.bounds_wgs84, gsd=row.gsd, captions=captions, views=views)
