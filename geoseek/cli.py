@@ -9,6 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from geoseek.bench.cli import bench_app
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="GeoSeek: cross-modal search for remote-sensing archives.")
 log = logging.getLogger("geoseek")
 
@@ -44,6 +46,7 @@ def index(
     uniform: Annotated[bool, typer.Option("--uniform", help="Uniform native-resolution tiling instead of DRIS.")] = False,
     dris_threshold: Annotated[Optional[float], typer.Option("--dris-threshold", help="Cell complexity threshold.")] = None,
     dris_budget: Annotated[Optional[float], typer.Option("--dris-budget", help="Views per uniform tile (budget).")] = None,
+    split: Annotated[Optional[str], typer.Option("--split", help="Comma list: index only these splits of a dataset.json.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Index images at global, region and object scale into DIR (adds only new images)."""
@@ -63,7 +66,7 @@ def index(
                               budget_per_tile=base.budget_per_tile if dris_budget is None else dris_budget, uniform=uniform)
         report = run_index(src, index, model=model, levels=_levels(levels), batch_size=batch_size, device=device,
                            shard_size=shard_size, catalog_url=catalog, dris=dris, mosaic=mosaic, workers=workers,
-                           progress=not quiet)
+                           progress=not quiet, splits=_levels(split))
     except ValidationError as exc:
         err = exc.errors()[0]
         _fail(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}")
@@ -112,6 +115,7 @@ def info(
 
 search_app = typer.Typer(no_args_is_help=True, help="Search an index by text or by image.")
 app.add_typer(search_app, name="search")
+app.add_typer(bench_app, name="bench")
 
 
 def _weights(value: Optional[str]):
@@ -249,6 +253,48 @@ def _published(path: Path) -> bool:
     from geoseek.indexer.store import IndexDir
 
     return IndexDir(path).current() is not None
+
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option("--data", help="Karpathy-style dataset.json with train/val splits.")],
+    out: Annotated[Path, typer.Option("--out", help="Run directory: best.pt, last.pt, history.json.")],
+    model: Annotated[str, typer.Option(help="Model spec to start from.")] = "geoseek-default:random",
+    epochs: Annotated[int, typer.Option(min=1)] = 20,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=2)] = 128,
+    lr: Annotated[float, typer.Option(min=0.0)] = 2e-3,
+    weight_decay: Annotated[float, typer.Option("--weight-decay", min=0.0)] = 0.05,
+    loss_weights: Annotated[str, typer.Option("--loss-weights", help="Weights of the global,region,object losses.")] = "1,0.5,0.5",
+    patience: Annotated[int, typer.Option(min=1, help="Stop after this many epochs without a better val mR.")] = 4,
+    seed: Annotated[int, typer.Option()] = 0,
+    train_split: Annotated[str, typer.Option("--train-split")] = "train",
+    val_split: Annotated[str, typer.Option("--val-split")] = "val",
+    limit: Annotated[Optional[int], typer.Option(min=2, help="Use only the first N images of each split.")] = None,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    unlock_text: Annotated[bool, typer.Option("--unlock-text", help="Also train the text tower (default: locked).")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Train a model with the MS-VLAM multi-level contrastive loss; writes OUT/best.pt (a model spec)."""
+    _setup_logging(True)
+    from geoseek.indexer import DatasetError
+    from geoseek.models import ModelSpecError
+    from geoseek.models.training import LossWeights, TrainConfig, Trainer
+
+    try:
+        weights = LossWeights.parse(loss_weights)
+        cfg = TrainConfig(dataset=str(data), model=model, out=str(out), epochs=epochs, batch_size=batch_size, lr=lr,
+                          weight_decay=weight_decay, loss_weights=(weights.glob, weights.region, weights.object),
+                          seed=seed, patience=patience, train_split=train_split, val_split=val_split, limit=limit,
+                          device=device, lock_text=not unlock_text)
+        result = Trainer(cfg, resume=resume, progress=not quiet).run()
+    except (DatasetError, ModelSpecError, ValueError, FileExistsError, FileNotFoundError, RuntimeError, OSError) as exc:
+        _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    best = result.best_val
+    typer.echo(f"trained {result.epochs_run} epoch(s) in {result.seconds:.0f}s"
+               f"{' (early stop)' if result.stopped_early else ''}; best val mR {best.get('val_mR', float('nan')):.2f} "
+               f"at epoch {result.best_epoch}; model: {result.checkpoint}", err=True)
 
 
 if __name__ == "__main__":

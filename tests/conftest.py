@@ -63,3 +63,24 @@ def small_archive(tmp_path) -> Path:
         shutil.copy(RSICD / e["filepath"], dst)
     (root / "dataset.json").write_text(json.dumps({"dataset": "mini", "images": entries}))
     return root
+
+
+def make_split_archive(root: Path, n_train: int = 32, n_val: int = 16, n_test: int = 16) -> Path:
+    """Copy real chips into ``root`` and write a dataset.json that assigns them train/val/test."""
+    entries = rsicd_images(n_train + n_val + n_test)
+    splits = ["train"] * n_train + ["val"] * n_val + ["test"] * n_test
+    out = []
+    for e, split in zip(entries, splits):
+        dst = root / e["filepath"]
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(RSICD / e["filepath"], dst)
+        out.append({**e, "split": split})
+    path = root / "dataset.json"
+    path.write_text(json.dumps({"dataset": "mini", "images": out}))
+    return path
+
+
+@pytest.fixture()
+def split_dataset(tmp_path) -> Path:
+    """dataset.json of 32 train / 16 val / 16 test real chips (classes spread over the splits)."""
+    return make_split_archive(tmp_path / "archive")

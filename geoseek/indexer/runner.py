@@ -263,8 +263,10 @@ def run_index(srcs: list[Path], index: Path, *, model: str | None = None, levels
               batch_size: int = 64, device: str = "auto", shard_size: int = 512, catalog_url: str | None = None,
               dris: DRISParams | None = None, objects: ObjectParams | None = None, mosaic: bool = True,
               workers: int = 2, flat_max: int = FLAT_MAX, hnsw_max: int = HNSW_MAX, progress: bool = True,
-              encoder: Encoder | None = None) -> IndexReport:
+              encoder: Encoder | None = None, splits: list[str] | None = None) -> IndexReport:
     """Index ``srcs`` into the index directory ``index``; see module docstring for the guarantees.
+
+    ``splits`` keeps only those splits of dataset.json sources (e.g. a test-split benchmark index).
 
     ``encoder`` may be passed already loaded (benchmarks, long-lived workers); it must match ``model``.
     """
@@ -273,7 +275,7 @@ def run_index(srcs: list[Path], index: Path, *, model: str | None = None, levels
         unknown = [lv for lv in levels if lv not in LEVELS]
         if unknown or "global" not in levels:
             raise IndexSettingsError(f"--levels must include 'global' and only use {', '.join(LEVELS)}; got {','.join(levels)}")
-    items, skipped = discover(srcs, mosaic)  # a bad dataset.json raises here, before anything is written
+    items, skipped = discover(srcs, mosaic, splits)  # a bad dataset.json raises here, before anything is written
     idx = IndexDir(index)
     idx.create()
     with idx.lock():

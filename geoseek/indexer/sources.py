@@ -192,14 +192,22 @@ def scan_folder(folder: Path, mosaic: bool = True) -> tuple[list[SourceItem], li
     return items, skipped
 
 
-def discover(srcs: list[Path], mosaic: bool = True) -> tuple[list[SourceItem], list[SkippedInput]]:
-    """All SRC arguments -> (items to index, skipped inputs). Raises DatasetError for a bad dataset.json."""
+def discover(srcs: list[Path], mosaic: bool = True, splits: list[str] | None = None) -> tuple[list[SourceItem], list[SkippedInput]]:
+    """All SRC arguments -> (items to index, skipped inputs). Raises DatasetError for a bad dataset.json.
+
+    ``splits`` keeps only those splits of each dataset.json (folders and files have no split).
+    """
     items, skipped = [], []
     for src in srcs:
         if src.is_dir():
             i, s = scan_folder(src, mosaic)
         elif src.suffix.lower() == ".json":
             i, s = read_dataset(src)
+            if splits:
+                present = sorted({str(it.split) for it in i})
+                i = [it for it in i if it.split in splits]
+                if not i:
+                    raise DatasetError(f"{src}: no images in split(s) {', '.join(splits)} (splits present: {', '.join(present)})")
         elif src.is_file() or src.suffix.lower() in IMAGE_SUFFIXES:
             i, s = [SourceItem((src,), src.resolve().parent.name, _sidecar_captions(src))], []
         else:

@@ -138,18 +138,19 @@ def load_geoseek_checkpoint(path: str | Path, map_location: str = "cpu") -> tupl
     return model, ckpt
 
 
-def _load_default() -> tuple[torch.nn.Module, Any, str, str | None]:
+def _load_default(random_init: bool = False) -> tuple[torch.nn.Module, Any, str, str | None]:
     cfg = default_config()
     model = build_from_config(cfg)
     weights = default_weights_path()
-    if weights.is_file():
+    if weights.is_file() and not random_init:
         model, _ = load_geoseek_checkpoint(weights)
         checksum = file_sha256(weights)
         model_id = f"geoseek-default@{checksum[:12]}"
     else:
         checksum = params_sha256(model)
         model_id = f"geoseek-default@random-init-seed{INIT_SEED}"
-        log.warning("no trained default weights shipped; the default image tower is random-initialised")
+        if not random_init:
+            log.warning("no trained default weights shipped; the default image tower is random-initialised")
     lock_text(model)
     return model, tokenizer_for_config(cfg), model_id, checksum
 
@@ -182,8 +183,8 @@ def load_model(spec: str | ModelSpec) -> tuple[torch.nn.Module, Any, str, str | 
 
 
 def _load_model(s: ModelSpec) -> tuple[torch.nn.Module, Any, str, str | None]:
-    if s.kind == "default":
-        return _load_default()
+    if s.kind in ("default", "default-random"):
+        return _load_default(random_init=s.kind == "default-random")
     if s.kind == "named":
         from huggingface_hub import hf_hub_download
 
@@ -212,6 +213,24 @@ def _load_model(s: ModelSpec) -> tuple[torch.nn.Module, Any, str, str | None]:
         return model, tok, s.raw, file_sha256(Path(s.pretrained).expanduser())
     model_id = s.raw if s.pretrained else f"{s.raw}@random-init-seed{INIT_SEED}"
     return model, tok, model_id, params_sha256(model)
+
+
+def model_config_for(spec: str | ModelSpec) -> dict[str, Any]:
+    """The open_clip config dict behind a spec (what ``geoseek train`` stores in its checkpoints)."""
+    s = parse_spec(spec) if isinstance(spec, str) else spec
+    if s.kind in ("default", "default-random"):
+        return default_config()
+    if s.kind == "geoseek-checkpoint":
+        return copy.deepcopy(torch.load(s.path, map_location="cpu", weights_only=False)["model_cfg"])
+    if s.kind == "local-dir":
+        return json.loads((Path(s.path) / "open_clip_config.json").read_text())["model_cfg"]
+    arch = s.arch or ""
+    if arch.endswith(".json"):
+        return json.loads(Path(arch).expanduser().read_text())
+    cfg = open_clip.get_model_config(arch)
+    if cfg is None:
+        raise ModelSpecError(f"'{s.raw}': no open_clip config for '{arch}' to train from")
+    return copy.deepcopy(cfg)
 
 
 def load_encoder(spec: str = "geoseek-default", *, device: str = "auto", batch_size: int = 64) -> Encoder:

@@ -2,6 +2,7 @@
 
 Grammar (first match wins):
 - ``geoseek-default`` (or ``default``): the offline default model (MiniLM text tower, small image tower).
+- ``geoseek-default:random``: the default architecture, seeded random image tower (what training starts from).
 - a named remote-sensing CLIP: ``remoteclip-vit-b-32``, ``remoteclip-vit-l-14``, ``georsclip-vit-b-32``.
 - ``hf-hub:org/repo``: an open_clip model published on the Hugging Face hub.
 - ``local-dir:/path`` or a directory holding ``open_clip_config.json`` and weights.
@@ -34,7 +35,7 @@ NAMED_CHECKPOINTS: dict[str, HubCheckpoint] = {
     "georsclip-vit-b-32": HubCheckpoint("ViT-B-32", "Zilun/GeoRSCLIP", "ckpt/RS5M_ViT-B-32.pt"),
 }
 
-SpecKind = Literal["default", "named", "hf-hub", "local-dir", "geoseek-checkpoint", "open_clip"]
+SpecKind = Literal["default", "default-random", "named", "hf-hub", "local-dir", "geoseek-checkpoint", "open_clip"]
 
 
 class ModelSpecError(ValueError):
@@ -62,6 +63,8 @@ def parse_spec(spec: str) -> ModelSpec:
     low = raw.lower()
     if low in (DEFAULT_SPEC, "default"):
         return ModelSpec(raw, "default")
+    if low in (f"{DEFAULT_SPEC}:random", "default:random"):
+        return ModelSpec(raw, "default-random")
     if low in NAMED_CHECKPOINTS:
         named = NAMED_CHECKPOINTS[low]
         return ModelSpec(raw, "named", arch=named.arch, path=low)

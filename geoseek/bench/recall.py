@@ -1,0 +1,92 @@
+"""``geoseek bench recall``: R@1/5/10 and mR through the real index and search engine.
+
+Definitions (RemoteCLIP / GeoRSCLIP evaluations):
+- image->text: one query per image; a hit at K if one of the image's own caption entries is in
+  its top K captions (every caption entry of the split is a candidate, repeats included).
+- text->image: one query per caption entry; a hit at K if the caption's image, or any image of
+  the split carrying the identical caption string (RSICD repeats captions), is in the top K.
+The gallery is the index itself, so the index must hold exactly the split being scored
+(``geoseek index DATASET --split test``); anything else is refused rather than scored.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from geoseek.indexer.sources import content_ids, read_dataset
+from geoseek.models.training.metrics import KS, mean_recall, recall_at_k
+from geoseek.schemas.search import Weights
+from geoseek.search.engine import SearchEngine
+
+log = logging.getLogger(__name__)
+
+
+class BenchError(ValueError):
+    """A benchmark that cannot be run as asked (wrong split, index and dataset disagree)."""
+
+
+def split_queries(dataset: Path, split: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """(image ids of the split, caption entries as (text, image id)), ids as the indexer assigns them."""
+    items, _ = read_dataset(dataset)
+    chosen = [it for it in items if it.split == split]
+    if not chosen:
+        raise BenchError(f"{dataset}: no images in split '{split}'")
+    image_ids, entries = [], []
+    for it in chosen:
+        iid = content_ids(it.paths)[0]
+        if iid not in image_ids:
+            image_ids.append(iid)
+        entries += [(c.strip(), iid) for c in it.captions if c.strip()]
+    return image_ids, entries
+
+
+def _check_gallery(engine: SearchEngine, image_ids: list[str], split: str) -> None:
+    indexed = set(engine.state().images.ids)
+    missing = [i for i in image_ids if i not in indexed]
+    extra = indexed - set(image_ids)
+    if missing:
+        raise BenchError(f"{len(missing)} image(s) of split '{split}' are not in the index; build it with "
+                         f"`geoseek index DATASET --split {split} --index DIR`")
+    if extra:
+        raise BenchError(f"the index holds {len(extra)} image(s) outside split '{split}'; recall needs a gallery of "
+                         f"exactly that split (`geoseek index DATASET --split {split} --index DIR`)")
+
+
+def recall_benchmark(index: Path, dataset: Path, split: str = "test", levels: list[str] | None = None,
+                     weights: Weights | None = None, refine: bool = False, engine: SearchEngine | None = None,
+                     progress: bool = True) -> dict:
+    """Run both directions over the split; returns the JSON-ready result (percentages)."""
+    started = time.perf_counter()
+    engine = engine or SearchEngine(index)
+    image_ids, entries = split_queries(dataset, split)
+    _check_gallery(engine, image_ids, split)
+    k = max(KS)
+    carriers: dict[str, set[str]] = {}
+    for text, iid in entries:
+        carriers.setdefault(text, set()).add(iid)
+    texts = sorted(carriers)
+    vecs = dict(zip(texts, engine.encoder.encode_texts(texts)))
+    rel_t2i, used = [], None
+    for text, _ in tqdm(entries, desc="text->image", disable=not progress, leave=False):
+        resp = engine.search_text_vector(vecs[text], k=k, levels=levels, weights=weights, refine=refine)
+        used = resp
+        row = [hit.image_id in carriers[text] for hit in resp.results]
+        rel_t2i.append(row + [False] * (k - len(row)))
+    rel_i2t = []
+    for iid in tqdm(image_ids, desc="image->text", disable=not progress, leave=False):
+        resp = engine.search_image(iid, target="texts", k=k, levels=levels, weights=weights)
+        row = [hit.image_id == iid for hit in resp.results]
+        rel_i2t.append(row + [False] * (k - len(row)))
+    t2i, i2t = recall_at_k(np.array(rel_t2i)), recall_at_k(np.array(rel_i2t))
+    state = engine.state()
+    return {
+        "t2i": t2i, "i2t": i2t, "mR": mean_recall(t2i, i2t),
+        "levels": used.levels if used else levels, "weights": used.weights if used else None, "refine": refine,
+        "n_queries": {"t2i": len(entries), "i2t": len(image_ids)}, "gallery_images": len(state.images.ids),
+        "split": split, "dataset": str(dataset), "index": str(index), "index_version": state.version,
+        "model": state.manifest.model.id, "seconds": round(time.perf_counter() - started, 1),
+    }

@@ -1,0 +1,63 @@
+"""Recall@K for cross-modal retrieval (the RemoteCLIP / GeoRSCLIP definitions), via torchmetrics.
+
+A query is a hit at K when one of its relevant items is among its top K results. Callers pass,
+per query, the ranked candidates' relevance as a (Q, K) bool array; candidates beyond the list
+count as misses, so a list of length 10 scores R@1/5/10 exactly.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torchmetrics.retrieval import RetrievalHitRate
+
+KS = (1, 5, 10)
+
+
+def recall_at_k(relevant: np.ndarray, ks: tuple[int, ...] = KS) -> dict[str, float]:
+    """(Q, K) bool, column j = the query's rank-j result is relevant -> {'R@k': percent}."""
+    rel = torch.as_tensor(np.asarray(relevant, dtype=bool))
+    q, k = rel.shape
+    if q == 0:
+        raise ValueError("no queries to score")
+    if k < max(ks):
+        raise ValueError(f"ranked lists hold {k} results; R@{max(ks)} needs at least {max(ks)}")
+    preds = torch.arange(k, 0, -1, dtype=torch.float32).expand(q, k)  # rank order, ties kept as ranked
+    indexes = torch.arange(q).unsqueeze(1).expand(q, k)
+    out = {}
+    for kk in ks:
+        metric = RetrievalHitRate(top_k=kk, empty_target_action="neg")
+        out[f"R@{kk}"] = round(100.0 * float(metric(preds.flatten(), rel.flatten(), indexes=indexes.flatten())), 2)
+    return out
+
+
+def mean_recall(t2i: dict[str, float], i2t: dict[str, float]) -> float:
+    """mR: the mean of the R@K figures of both directions (six for K = 1, 5, 10; percent)."""
+    vals = list(t2i.values()) + list(i2t.values())
+    return round(float(np.mean(vals)), 2)
+
+
+def dense_recall(image_vecs: np.ndarray, text_vecs: np.ndarray, caption_ids: list[list[int]],
+                 ks: tuple[int, ...] = KS) -> dict:
+    """Both directions from full similarity, one global vector per image.
+
+    image_vecs (N, D) and text_vecs (M, D) L2-normalised, M unique caption strings;
+    caption_ids[i]: the caption ids of image i, one per caption entry (repeats kept).
+    Queries and candidates are caption *entries*, as in the RSICD protocol: image->text ranks
+    every entry and hits on the image's own; text->image hits on any image carrying the
+    identical string.
+    """
+    kmax = max(ks)
+    owner = np.array([i for i, ids in enumerate(caption_ids) for _ in ids])
+    entry_cid = np.array([c for ids in caption_ids for c in ids])
+    carriers: dict[int, set[int]] = {}
+    for i, ids in enumerate(caption_ids):
+        for c in ids:
+            carriers.setdefault(c, set()).add(i)
+    sim = torch.from_numpy(image_vecs @ text_vecs.T)  # (N, M)
+    entry_sim = sim[:, torch.from_numpy(entry_cid)]  # (N, E)
+    top_t = torch.topk(entry_sim, kmax, dim=1).indices.numpy()  # (N, K) entries
+    i2t = recall_at_k(owner[top_t] == np.arange(len(caption_ids))[:, None], ks)
+    top_i = torch.topk(entry_sim.t(), kmax, dim=1).indices.numpy()  # (E, K) images
+    rel = np.array([[img in carriers[c] for img in row] for c, row in zip(entry_cid, top_i)])
+    t2i = recall_at_k(rel, ks)
+    return {"t2i": t2i, "i2t": i2t, "mR": mean_recall(t2i, i2t), "n_queries": {"t2i": len(entry_cid), "i2t": len(caption_ids)}}

@@ -1,0 +1,243 @@
+"""``geoseek train``: MS-VLAM contrastive training of an open_clip-style model.
+
+One epoch = a seeded shuffle of the train split in batches; each batch is augmented, encoded
+once (pooled + dense grid), and scored against its captions at three levels (losses.py). The
+text tower is locked by default (LiT-style with the text side fixed): its caption features
+are computed once, so an epoch costs only the image tower. After every epoch: validation
+R@K (global vectors), a resumable ``last.pt``, ``best.pt`` when val mR improves, early stop
+after ``patience`` epochs without improvement.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from geoseek.models.dense import forward_with_dense
+from geoseek.models.encoder import resolve_device
+from geoseek.models.factory import load_model, lock_text as lock_text_tower, model_config_for
+from geoseek.models.training.augment import augment
+from geoseek.models.training.checkpoint import FORMAT, load_training_state, model_state, save_atomic
+from geoseek.models.training.data import CaptionedImages, load_split
+from geoseek.models.training.losses import LossWeights, MSVLAMLoss
+from geoseek.models.training.metrics import dense_recall
+from geoseek.models.training.text import caption_bank
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a run (stored in every checkpoint)."""
+
+    dataset: str
+    model: str = "geoseek-default:random"
+    out: str = "runs/geoseek"
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 1.0
+    loss_weights: tuple[float, float, float] = (1.0, 0.5, 0.5)
+    seed: int = 0
+    patience: int = 4
+    train_split: str = "train"
+    val_split: str = "val"
+    limit: int | None = None
+    device: str = "auto"
+    lock_text: bool = True
+    workers: int = 2
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    best_val: dict
+    epochs_run: int
+    seconds: float
+    checkpoint: Path
+    stopped_early: bool
+
+
+def _param_groups(params: list[tuple[str, torch.nn.Parameter]], weight_decay: float) -> list[dict]:
+    # No decay on gains, biases and temperatures (1-D or scalar), as in CLIP.
+    decay = [p for n, p in params if p.ndim >= 2]
+    rest = [p for n, p in params if p.ndim < 2]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+
+def _schedule(warmup: int, total: int):
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+    return f
+
+
+class Trainer:
+    """Holds the model, data and optimiser for one run; ``run()`` trains to the end or early stop."""
+
+    def __init__(self, cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> None:
+        self.cfg = cfg
+        self.out = Path(cfg.out)
+        self.progress = progress
+        last = self.out / "last.pt"
+        if last.exists() and not resume:
+            raise FileExistsError(f"{self.out} already holds a run (last.pt); pass --resume to continue it or choose a new --out")
+        if resume and not last.exists():
+            raise FileNotFoundError(f"--resume: no {last} to resume from")
+        self.resume_state = load_training_state(last) if resume else None
+        if self.resume_state is not None:
+            saved = self.resume_state["train"]["config"]
+            keep = {k: saved[k] for k in ("dataset", "model", "batch_size", "lr", "weight_decay", "warmup_epochs",
+                                          "loss_weights", "seed", "train_split", "val_split", "limit", "lock_text")}
+            self.cfg = cfg = TrainConfig(**{**asdict(cfg), **keep, "loss_weights": tuple(keep["loss_weights"])})
+        torch.manual_seed(cfg.seed)
+        self.device = resolve_device(cfg.device)
+        self.model, self.tokenizer, self.base_id, _ = load_model(cfg.model)
+        self.model_cfg = model_config_for(cfg.model)
+        if cfg.lock_text:
+            lock_text_tower(self.model)
+        self.model.to(self.device)
+        size = self.model.visual.image_size
+        self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
+        self.train = load_split(cfg.dataset, cfg.train_split, self.image_size, limit=cfg.limit, workers=cfg.workers)
+        self.val = load_split(cfg.dataset, cfg.val_split, self.image_size, limit=cfg.limit, workers=cfg.workers)
+        if len(self.train) < 2:
+            raise ValueError(f"split '{cfg.train_split}' has {len(self.train)} image(s); contrastive training needs at least 2")
+        self.model.eval()
+        self.train_bank = caption_bank(self.model, self.tokenizer, self.train.captions, device=self.device)
+        self.val_bank = caption_bank(self.model, self.tokenizer, self.val.captions, device=self.device)
+        self.loss_fn = MSVLAMLoss(LossWeights(*cfg.loss_weights)).to(self.device)
+        named = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+        named += [(n, p) for n, p in self.loss_fn.named_parameters()]
+        self.optimizer = torch.optim.AdamW(_param_groups(named, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
+        self.batch = min(cfg.batch_size, len(self.train))
+        self.steps_per_epoch = max(1, len(self.train) // self.batch)
+        total = self.steps_per_epoch * cfg.epochs
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, _schedule(int(cfg.warmup_epochs * self.steps_per_epoch), total))
+        self.history: list[dict] = []
+        self.start_epoch, self.best_mr, self.best_epoch, self.bad_epochs, self.seconds = 0, -1.0, -1, 0, 0.0
+        if self.resume_state is not None:
+            self._restore(self.resume_state)
+
+    def _restore(self, st: dict) -> None:
+        missing, unexpected = self.model.load_state_dict(st["state_dict"], strict=False)
+        if unexpected or any(not k.startswith("text.") for k in missing):
+            raise ValueError(f"{self.out / 'last.pt'} does not match model {self.cfg.model}")
+        self.optimizer.load_state_dict(st["optimizer"])
+        self.scheduler.load_state_dict(st["scheduler"])
+        self.loss_fn.load_state_dict(st["loss_state"])
+        t = st["train"]
+        self.start_epoch, self.best_mr, self.best_epoch = t["epoch"] + 1, t["best_mR"], t["best_epoch"]
+        self.bad_epochs, self.history, self.seconds = t["bad_epochs"], t["history"], t["seconds"]
+        log.info("resuming %s after epoch %d (best val mR %.2f at epoch %d)", self.out, t["epoch"], self.best_mr, self.best_epoch)
+
+    # ---- one step -------------------------------------------------------------------------
+    def _text(self, bank: tuple[torch.Tensor, ...], ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        sent, toks, mask = bank
+        return sent[ids].to(self.device).float(), toks[ids].to(self.device).float(), mask[ids].to(self.device)
+
+    def step(self, rows: torch.Tensor, gen: torch.Generator) -> dict[str, float]:
+        """One optimiser step on the train images ``rows`` (1-D index tensor)."""
+        data: CaptionedImages = self.train
+        x = augment(data.pixels[rows], gen).to(self.device)
+        per_image = [data.caption_ids[int(r)] for r in rows]
+        all_ids = sorted({c for ids in per_image for c in ids})
+        col = {c: j for j, c in enumerate(all_ids)}
+        sentence_pos = torch.zeros(len(rows), len(all_ids), dtype=torch.bool)
+        for i, ids in enumerate(per_image):
+            sentence_pos[i, [col[c] for c in ids]] = True
+        pick = torch.tensor([ids[int(torch.randint(len(ids), (1,), generator=gen))] for ids in per_image])
+        sampled_pos = torch.tensor([[p in set(ids) for p in pick.tolist()] for ids in per_image])
+        sentences, _, _ = self._text(self.train_bank, torch.tensor(all_ids))
+        sampled, tokens, mask = self._text(self.train_bank, pick)
+        self.model.train()
+        image, dense = forward_with_dense(self.model.visual, x)
+        out = self.loss_fn(image, dense, self.model.logit_scale, sentences, sentence_pos.to(self.device),
+                           sampled, tokens, mask, sampled_pos.to(self.device))
+        self.optimizer.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        return {k: float(v.detach()) for k, v in out.items()}
+
+    # ---- evaluation -----------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, data: CaptionedImages | None = None) -> dict:
+        """Global-vector R@K both ways on the val split (or ``data``)."""
+        data = data or self.val
+        bank = self.val_bank if data is self.val else caption_bank(self.model, self.tokenizer, data.captions, device=self.device)
+        self.model.eval()
+        vecs = []
+        for start in range(0, len(data), 256):
+            x = augment(data.pixels[start : start + 256], torch.Generator(), enabled=False).to(self.device)
+            vecs.append(F.normalize(self.model.encode_image(x).float(), dim=-1).cpu())
+        return dense_recall(torch.cat(vecs).numpy(), bank[0].float().numpy(), data.caption_ids)
+
+    # ---- the loop -------------------------------------------------------------------------
+    def _meta(self, epoch: int) -> dict:
+        return {"config": asdict(self.cfg), "epoch": epoch, "best_mR": self.best_mr, "best_epoch": self.best_epoch,
+                "bad_epochs": self.bad_epochs, "history": self.history, "seconds": self.seconds,
+                "base_model": self.base_id, "hardware": f"{platform.processor() or platform.machine()}, "
+                f"{torch.get_num_threads()} threads, {self.device}", "torch": torch.__version__}
+
+    def _save(self, epoch: int, improved: bool) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        base = {"format": FORMAT, "model_cfg": self.model_cfg, "lock_text": self.cfg.lock_text, "train": self._meta(epoch)}
+        if improved:
+            save_atomic({**base, "state_dict": model_state(self.model, self.model_cfg, self.cfg.lock_text, half=True)},
+                        self.out / "best.pt")
+        save_atomic({**base, "state_dict": model_state(self.model, self.model_cfg, self.cfg.lock_text),
+                     "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                     "loss_state": self.loss_fn.state_dict()}, self.out / "last.pt")
+        (self.out / "history.json").write_text(json.dumps(self.history, indent=2))
+
+    def run(self) -> TrainResult:
+        cfg = self.cfg
+        stopped = False
+        epoch = self.start_epoch - 1
+        for epoch in range(self.start_epoch, cfg.epochs):
+            if self.bad_epochs >= cfg.patience:
+                stopped = True
+                break
+            t0 = time.perf_counter()
+            gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)  # the epoch's only RNG
+            order = torch.randperm(len(self.train), generator=gen)
+            sums: dict[str, float] = {}
+            bar = tqdm(range(self.steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not self.progress, leave=False)
+            for s in bar:
+                stats = self.step(order[s * self.batch : (s + 1) * self.batch], gen)
+                for k, v in stats.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                bar.set_postfix(loss=f"{stats['loss']:.3f}")
+            val = self.evaluate()
+            self.seconds += time.perf_counter() - t0
+            improved = val["mR"] > self.best_mr
+            if improved:
+                self.best_mr, self.best_epoch, self.bad_epochs = val["mR"], epoch, 0
+            else:
+                self.bad_epochs += 1
+            row = {"epoch": epoch + 1, **{f"train_{k}": round(v / self.steps_per_epoch, 4) for k, v in sums.items()},
+                   "val_mR": val["mR"], "val_t2i": val["t2i"], "val_i2t": val["i2t"], "seconds": round(self.seconds, 1),
+                   "lr": self.scheduler.get_last_lr()[0]}
+            self.history.append(row)
+            self._save(epoch, improved)
+            log.info("epoch %d: loss %.3f, val mR %.2f (best %.2f @ %d), %.0fs", epoch + 1, row["train_loss"],
+                     val["mR"], self.best_mr, self.best_epoch + 1, self.seconds)
+        else:
+            stopped = self.bad_epochs >= cfg.patience and epoch + 1 < cfg.epochs
+        return TrainResult(self.best_epoch + 1, self.history[self.best_epoch] if self.best_epoch >= 0 and self.best_epoch < len(self.history) else {},
+                           len(self.history), self.seconds, self.out / "best.pt", stopped)
