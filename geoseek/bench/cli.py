@@ -40,3 +40,37 @@ def recall(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text + "\n")
     typer.echo(text)
+
+
+@bench_app.command("tune-fusion")
+def tune_fusion_cmd(
+    index: Annotated[Path, typer.Option("--index", help="Index directory holding exactly the val split.")],
+    dataset: Annotated[Path, typer.Option("--dataset", help="Karpathy-style dataset.json with the captions.")],
+    split: Annotated[str, typer.Option(help="Split to tune on (never the test split you report).")] = "val",
+    step: Annotated[float, typer.Option(min=0.01, max=0.5, help="Grid spacing on the weight simplex.")] = 0.1,
+    to_checkpoint: Annotated[Optional[Path], typer.Option("--to-checkpoint", help="Also store the weights in this "
+                             "geoseek checkpoint: new indexes built with it start from them.")] = None,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    out: Annotated[Optional[Path], typer.Option("--out", help="Also write the JSON result (whole grid) here.")] = None,
+) -> None:
+    """Grid-search the global/region/object weights for val mR and write them into the index manifest."""
+    from geoseek.bench.fusion import set_checkpoint_fusion, tune_fusion
+    from geoseek.bench.recall import BenchError
+    from geoseek.cli import _engine, _fail, _setup_logging
+    from geoseek.indexer import DatasetError
+
+    _setup_logging(False)
+    if split == "test":
+        typer.echo("warning: tuning on the test split makes its recall optimistic", err=True)
+    engine = _engine(index, device)
+    try:
+        result = tune_fusion(index, dataset, split, step=step, engine=engine)
+        if to_checkpoint is not None:
+            set_checkpoint_fusion(to_checkpoint, result["chosen"]["weights"])
+    except (BenchError, DatasetError, ValueError, OSError) as exc:
+        _fail(str(exc).splitlines()[0])
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+    summary = {k: result[k] for k in ("split", "chosen", "global_only", "written_version", "n_queries")}
+    typer.echo(json.dumps(summary, indent=2))

@@ -28,7 +28,7 @@ from geoseek.indexer.sources import SourceItem, content_ids, discover
 from geoseek.indexer.store import IndexDir
 from geoseek.indexer.writer import write_shard
 from geoseek.models import Encoder, load_encoder
-from geoseek.schemas import LEVELS, DRISParams, IndexManifest, ModelInfo, ObjectParams, SkippedInput, ViewCounts
+from geoseek.schemas import LEVELS, DRISParams, FusionWeights, IndexManifest, ModelInfo, ObjectParams, SkippedInput, ViewCounts
 
 log = logging.getLogger(__name__)
 
@@ -235,8 +235,14 @@ def check_catalog_identity(idx: IndexDir, catalog: Catalog) -> None:
 
 
 def publish_version(idx: IndexDir, catalog: Catalog, encoder_info: ModelInfo, settings: IndexSettings,
-                    flat_max: int = FLAT_MAX, hnsw_max: int = HNSW_MAX) -> str:
-    """Build FAISS indices over every committed shard and switch CURRENT to the new version."""
+                    flat_max: int = FLAT_MAX, hnsw_max: int = HNSW_MAX, fusion: FusionWeights | None = None) -> str:
+    """Build FAISS indices over every committed shard and switch CURRENT to the new version.
+
+    Fusion weights carry over from the current version (they may have been tuned); a new index
+    takes ``fusion`` (the model's recommended weights), else the defaults.
+    """
+    previous = idx.manifest() if idx.current() else None
+    fusion = previous.fusion if previous is not None else (fusion or FusionWeights())
     shards = catalog.shards()
     names = [s.name for s in shards]
     version = idx.next_version()
@@ -249,7 +255,7 @@ def publish_version(idx: IndexDir, catalog: Catalog, encoder_info: ModelInfo, se
     counts = catalog.image_counts()
     manifest = IndexManifest(
         version=version, geoseek_version=geoseek.__version__, faiss_version=faiss.__version__, model=encoder_info,
-        levels=settings.levels, dris=settings.dris, objects=settings.objects, images=counts["images"],
+        levels=settings.levels, dris=settings.dris, objects=settings.objects, fusion=fusion, images=counts["images"],
         captions=counts["captions"], views=ViewCounts(**{"global": counts["global"], "region": counts["region"], "object": counts["object"]}),
         indices=indices, view_shards=[f.name for f in view_files], text_shards=[f.name for f in text_files],
     )
@@ -326,5 +332,6 @@ def run_index(srcs: list[Path], index: Path, *, model: str | None = None, levels
         catalog.record_skipped(skipped)
         version = idx.current()
         if catalog.shards(state="pending") or version is None:
-            version = publish_version(idx, catalog, info, settings, flat_max, hnsw_max)
+            fusion = FusionWeights(**encoder.recommended_fusion) if encoder.recommended_fusion else None
+            version = publish_version(idx, catalog, info, settings, flat_max, hnsw_max, fusion)
     return IndexReport(version, indexed, already, skipped, time.perf_counter() - start, views)

@@ -53,6 +53,8 @@ class Encoder:
         self.id = model_id
         self.checksum = checksum
         self.batch_size = batch_size
+        # {'global', 'region', 'object'} weights a trained checkpoint recommends for new indexes, or None.
+        self.recommended_fusion: dict[str, float] | None = getattr(model, "recommended_fusion", None)
         size = model.visual.image_size
         self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
         cfg = getattr(model.visual, "preprocess_cfg", {}) or {}

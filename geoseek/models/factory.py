@@ -135,6 +135,8 @@ def load_geoseek_checkpoint(path: str | Path, map_location: str = "cpu") -> tupl
     bad = [k for k in missing if not k.startswith("text.")] + list(unexpected)
     if bad:
         raise ModelSpecError(f"{path}: checkpoint does not match its config: {bad[:5]}")
+    # Level weights tuned for this model on a val split (geoseek bench tune-fusion --to-checkpoint).
+    model.recommended_fusion = ckpt.get("fusion")
     return model, ckpt
 
 

@@ -1,0 +1,152 @@
+"""``geoseek bench tune-fusion``: choose the three level weights on a validation split.
+
+Each query's per-level scores against *every* image (and every caption) of the gallery are
+computed once with the engine's own pooling rules (fusion.rescore_level / fuse for images, the
+caption scoring of image->text); any weight triple is then a weighted sum, so a grid over the
+weight simplex costs matrix arithmetic, not searches. The objective is val mR.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from geoseek.bench.recall import _check_gallery, split_queries
+from geoseek.indexer.store import IndexDir
+from geoseek.models.training.metrics import KS, mean_recall, recall_at_k
+from geoseek.schemas import FusionWeights
+from geoseek.search.engine import SearchEngine
+from geoseek.search.fusion import fuse, rescore_level
+from geoseek.search.query import indexed_image_views
+
+log = logging.getLogger(__name__)
+
+
+def weight_grid(step: float = 0.1) -> list[tuple[float, float, float]]:
+    """All (g, r, o) on the simplex with spacing ``step`` and g > 0 (global is always searched)."""
+    n = round(1 / step)
+    return [(g / n, r / n, (n - g - r) / n) for g, r in itertools.product(range(n + 1), repeat=2) if g > 0 and g + r <= n]
+
+
+def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """(Q, N) -> (Q, k) column ids of the k best per row, best first, ties by lower id.
+
+    A stable full sort, as the engine ranks: identical captions of different images score
+    identically, and which one ranks first decides image->text hits, so tie order must match.
+    """
+    return np.argsort(-scores, axis=1, kind="stable")[:, :k]
+
+
+def _text_to_image_scores(engine: SearchEngine, texts: list[str], levels: list[str]) -> np.ndarray:
+    """(n_texts, n_images, n_levels) pooled level scores, as the engine's fusion sees them."""
+    state = engine.state()
+    cands = np.arange(len(state.images.ids))
+    q = engine.encoder.encode_texts(texts)
+    out = np.zeros((len(texts), len(cands), len(levels)), np.float32)
+    for i in tqdm(range(len(texts)), desc="text->image scores", leave=False, disable=len(texts) < 200):
+        per = {lv: rescore_level(state.levels[lv], cands, q[i : i + 1]) for lv in levels}
+        _, pooled = fuse(per, {lv: 1.0 for lv in levels})
+        out[i] = np.stack([pooled[lv] for lv in levels], axis=1)
+    return out
+
+
+def _image_to_text_scores(engine: SearchEngine, image_ids: list[str], levels: list[str]) -> np.ndarray:
+    """(n_images, n_captions, n_levels): per level, the best query view against each caption."""
+    state = engine.state()
+    texts = state.text.vectors.astype(np.float32)
+    out = np.zeros((len(image_ids), len(texts), len(levels)), np.float32)
+    for i, iid in enumerate(image_ids):
+        views = indexed_image_views(state, iid)
+        out[i] = np.stack([(texts @ views.by_level[lv].T).max(axis=1) for lv in levels], axis=1)
+    return out
+
+
+def tune_fusion(index: Path, dataset: Path, split: str = "val", step: float = 0.1, write: bool = True,
+                engine: SearchEngine | None = None) -> dict:
+    """Grid-search the level weights for val mR; optionally write the best into the index manifest."""
+    engine = engine or SearchEngine(index)
+    state = engine.state()
+    levels = list(state.manifest.levels)
+    if levels != ["global", "region", "object"]:
+        raise ValueError(f"tune-fusion needs an index with all three levels; this one has {','.join(levels)}")
+    image_ids, entries = split_queries(dataset, split)
+    _check_gallery(engine, image_ids, split)
+    carriers: dict[str, set[str]] = {}
+    for text, iid in entries:
+        carriers.setdefault(text, set()).add(iid)
+    texts = sorted(carriers)
+    t2i = _text_to_image_scores(engine, texts, levels)
+    gallery = np.array(state.images.ids)
+    relevant = np.array([[iid in carriers[t] for iid in gallery] for t in texts])  # (n_texts, n_images)
+    repeats = np.array([sum(1 for t, _ in entries if t == text) for text in texts])
+    i2t = _image_to_text_scores(engine, image_ids, levels)
+    caption_owner = np.array(state.text.image_ids)
+    k = max(KS)
+    results = []
+    for w in weight_grid(step):
+        wv = np.array(w, np.float32)
+        top = _top_k(t2i @ wv, k)
+        rel_t = np.repeat(np.take_along_axis(relevant, top, axis=1), repeats, axis=0)  # one row per caption entry
+        top_c = _top_k(i2t @ wv, k)
+        rel_i = caption_owner[top_c] == np.array(image_ids)[:, None]
+        r_t, r_i = recall_at_k(rel_t), recall_at_k(rel_i)
+        results.append({"weights": {"global": w[0], "region": w[1], "object": w[2]}, "t2i": r_t, "i2t": r_i,
+                        "mR": mean_recall(r_t, r_i)})
+    # Ties are common (on images without region views the region score *is* the global score):
+    # break them toward the index's current weights, i.e. change as little as the data supports.
+    cur = state.manifest.fusion
+    cur_v = np.array([cur.global_, cur.region, cur.object]) / max(1e-9, cur.global_ + cur.region + cur.object)
+    best = max(results, key=lambda r: (r["mR"], -float(np.sum((np.array(list(r["weights"].values())) - cur_v) ** 2))))
+    baseline = next(r for r in results if r["weights"]["global"] == 1.0)
+    version = write_fusion(index, best["weights"]) if write else None
+    return {"split": split, "chosen": best, "global_only": baseline, "grid_step": step, "grid": results,
+            "written_version": version, "n_queries": {"t2i": len(entries), "i2t": len(image_ids)}}
+
+
+def write_fusion(index: Path, weights: dict[str, float]) -> str:
+    """Publish a new index version whose manifest carries ``weights`` (files hard-linked from the
+    current version), so running servers switch to them like to any new version. Returns it."""
+    idx = IndexDir(index)
+    with idx.lock():
+        current = idx.current()
+        if current is None:
+            raise FileNotFoundError(f"{index} has no published version")
+        manifest = idx.manifest(current)
+        version = idx.next_version()
+        staging = idx.staging(version)
+        src_dir = idx.version_path(current)
+        for src in src_dir.rglob("*"):
+            if src.is_file() and src.name != "manifest.json":
+                dst = staging / src.relative_to(src_dir)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(src, dst)
+                except OSError:
+                    shutil.copy2(src, dst)
+        manifest.version = version
+        manifest.fusion = FusionWeights(**weights)
+        (staging / "manifest.json").write_text(manifest.model_dump_json(indent=2, by_alias=True))
+        idx.publish(staging, version)
+    log.info("fusion weights %s published as version %s", weights, version)
+    return version
+
+
+def set_checkpoint_fusion(path: Path, weights: dict[str, float]) -> None:
+    """Store recommended fusion weights in a ``geoseek train`` checkpoint (atomic rewrite).
+
+    The file's checksum changes, so indexes built with the old file will not accept it: tune
+    before indexing with it."""
+    import torch
+
+    from geoseek.models.training.checkpoint import save_atomic
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(ckpt, dict) or "model_cfg" not in ckpt:
+        raise ValueError(f"{path} is not a geoseek checkpoint")
+    ckpt["fusion"] = {k: float(v) for k, v in weights.items()}
+    save_atomic(ckpt, Path(path))

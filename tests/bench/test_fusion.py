@@ -1,0 +1,53 @@
+"""geoseek bench tune-fusion: the grid's numbers are the engine's, and the choice is published."""
+from __future__ import annotations
+
+import pytest
+
+from geoseek.bench.fusion import set_checkpoint_fusion, tune_fusion, weight_grid
+from geoseek.bench.recall import recall_benchmark
+from geoseek.indexer import run_index
+from geoseek.indexer.store import IndexDir
+from geoseek.models.training import TrainConfig, Trainer
+from geoseek.schemas import FusionWeights
+
+
+def test_weight_grid_covers_the_simplex():
+    grid = weight_grid(0.25)
+    assert len(grid) == 10 and (1.0, 0.0, 0.0) in grid and (0.25, 0.0, 0.75) in grid
+    assert all(abs(sum(w) - 1) < 1e-9 and w[0] > 0 for w in grid)
+
+
+@pytest.fixture()
+def trained(split_dataset, tiny_rn_config, tmp_path):
+    cfg = TrainConfig(dataset=str(split_dataset), model=str(tiny_rn_config), out=str(tmp_path / "run"), epochs=1,
+                      batch_size=8, device="cpu")
+    return Trainer(cfg, progress=False).run().checkpoint
+
+
+def test_tuned_weights_are_published_and_reproduced_by_the_engine(split_dataset, trained, tmp_path):
+    index = tmp_path / "val-index"
+    run_index([split_dataset], index, model=str(trained), device="cpu", progress=False, splits=["val"])
+    before = IndexDir(index).current()
+    res = tune_fusion(index, split_dataset, "val", step=0.25)
+    chosen = res["chosen"]
+    assert chosen["mR"] >= res["global_only"]["mR"] and len(res["grid"]) == 10
+    idx = IndexDir(index)
+    assert idx.current() != before and res["written_version"] == idx.current()
+    fusion = idx.manifest().fusion
+    assert (fusion.global_, fusion.region, fusion.object) == tuple(chosen["weights"].values())
+    # The engine, with the manifest's new default weights, gives the grid's numbers.
+    engine_res = recall_benchmark(index, split_dataset, "val", progress=False)
+    assert engine_res["weights"] == pytest.approx(chosen["weights"])
+    for d in ("t2i", "i2t"):
+        for k in ("R@1", "R@5", "R@10"):
+            assert abs(engine_res[d][k] - chosen[d][k]) <= 100 / engine_res["n_queries"][d] + 1e-6
+    # Adding images keeps the tuned weights.
+    run_index([split_dataset], index, device="cpu", progress=False, splits=["test"])
+    assert idx.manifest().fusion == fusion
+
+
+def test_checkpoint_weights_seed_new_indexes(split_dataset, trained, tmp_path):
+    set_checkpoint_fusion(trained, {"global": 0.6, "region": 0.1, "object": 0.3})
+    index = tmp_path / "index"
+    run_index([split_dataset], index, model=str(trained), device="cpu", progress=False, splits=["test"])
+    assert IndexDir(index).manifest().fusion == FusionWeights(**{"global": 0.6, "region": 0.1, "object": 0.3})
