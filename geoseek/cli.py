@@ -261,18 +261,18 @@ def train(
     data: Annotated[Path, typer.Option("--data", help="Karpathy-style dataset.json with train/val splits.")],
     out: Annotated[Path, typer.Option("--out", help="Run directory: best.pt, last.pt, history.json.")],
     model: Annotated[str, typer.Option(help="Model spec to start from.")] = "geoseek-default:random",
-    epochs: Annotated[int, typer.Option(min=1)] = 20,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Default 20, or the resumed run's own.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=2)] = 128,
     lr: Annotated[float, typer.Option(min=0.0)] = 2e-3,
     weight_decay: Annotated[float, typer.Option("--weight-decay", min=0.0)] = 0.05,
     loss_weights: Annotated[str, typer.Option("--loss-weights", help="Weights of the global,region,object losses.")] = "1,0.5,0.5",
-    patience: Annotated[int, typer.Option(min=1, help="Stop after this many epochs without a better val mR.")] = 4,
+    patience: Annotated[Optional[int], typer.Option(min=1, help="Stop after this many epochs without a better val mR "
+                                                    "(default 4, or the resumed run's own).")] = None,
     seed: Annotated[int, typer.Option()] = 0,
     train_split: Annotated[str, typer.Option("--train-split")] = "train",
     val_split: Annotated[str, typer.Option("--val-split")] = "val",
     limit: Annotated[Optional[int], typer.Option(min=2, help="Use only the first N images of each split.")] = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
-    unlock_text: Annotated[bool, typer.Option("--unlock-text", help="Also train the text tower (default: locked).")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -287,7 +287,7 @@ def train(
         cfg = TrainConfig(dataset=str(data), model=model, out=str(out), epochs=epochs, batch_size=batch_size, lr=lr,
                           weight_decay=weight_decay, loss_weights=(weights.glob, weights.region, weights.object),
                           seed=seed, patience=patience, train_split=train_split, val_split=val_split, limit=limit,
-                          device=device, lock_text=not unlock_text)
+                          device=device)
         result = Trainer(cfg, resume=resume, progress=not quiet).run()
     except (DatasetError, ModelSpecError, ValueError, FileExistsError, FileNotFoundError, RuntimeError, OSError) as exc:
         _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)

@@ -33,7 +33,7 @@ def recall(
     try:
         result = recall_benchmark(index, dataset, split, levels=_levels(levels), weights=_weights(weights),
                                   refine=refine, engine=engine, progress=not quiet)
-    except (BenchError, DatasetError, QueryError, OSError) as exc:
+    except (BenchError, DatasetError, QueryError, ValueError, RuntimeError, OSError) as exc:
         _fail(str(exc).splitlines()[0])
     text = json.dumps(result, indent=2)
     if out:
@@ -54,7 +54,7 @@ def tune_fusion_cmd(
     out: Annotated[Optional[Path], typer.Option("--out", help="Also write the JSON result (whole grid) here.")] = None,
 ) -> None:
     """Grid-search the global/region/object weights for val mR and write them into the index manifest."""
-    from geoseek.bench.fusion import set_checkpoint_fusion, tune_fusion
+    from geoseek.bench.fusion import check_checkpoint, set_checkpoint_fusion, tune_fusion
     from geoseek.bench.recall import BenchError
     from geoseek.cli import _engine, _fail, _setup_logging
     from geoseek.indexer import DatasetError
@@ -64,10 +64,12 @@ def tune_fusion_cmd(
         typer.echo("warning: tuning on the test split makes its recall optimistic", err=True)
     engine = _engine(index, device)
     try:
+        if to_checkpoint is not None:
+            check_checkpoint(to_checkpoint)  # before anything is published
         result = tune_fusion(index, dataset, split, step=step, engine=engine)
         if to_checkpoint is not None:
             set_checkpoint_fusion(to_checkpoint, result["chosen"]["weights"])
-    except (BenchError, DatasetError, ValueError, OSError) as exc:
+    except (BenchError, DatasetError, ValueError, RuntimeError, OSError) as exc:
         _fail(str(exc).splitlines()[0])
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)

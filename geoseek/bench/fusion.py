@@ -3,7 +3,9 @@
 Each query's per-level scores against *every* image (and every caption) of the gallery are
 computed once with the engine's own pooling rules (fusion.rescore_level / fuse for images, the
 caption scoring of image->text); any weight triple is then a weighted sum, so a grid over the
-weight simplex costs matrix arithmetic, not searches. The objective is val mR.
+weight simplex costs matrix arithmetic, not searches. The objective is val mR. Scoring the
+whole gallery makes the figures an upper bound of the engine's, which rescores the candidates
+its FAISS searches return (equal for flat indices and galleries within its candidate budget).
 """
 from __future__ import annotations
 
@@ -39,7 +41,8 @@ def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
     A stable full sort, as the engine ranks: identical captions of different images score
     identically, and which one ranks first decides image->text hits, so tie order must match.
     """
-    return np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.pad(top, ((0, 0), (0, k - top.shape[1])), constant_values=-1) if top.shape[1] < k else top
 
 
 def _text_to_image_scores(engine: SearchEngine, texts: list[str], levels: list[str]) -> np.ndarray:
@@ -76,6 +79,9 @@ def tune_fusion(index: Path, dataset: Path, split: str = "val", step: float = 0.
         raise ValueError(f"tune-fusion needs an index with all three levels; this one has {','.join(levels)}")
     image_ids, entries = split_queries(dataset, split)
     _check_gallery(engine, image_ids, split)
+    if not entries:
+        raise ValueError(f"{dataset}: split '{split}' has no captions to tune on")
+    image_ids = list(dict.fromkeys(iid for _, iid in entries))  # image->text queries: captioned images
     carriers: dict[str, set[str]] = {}
     for text, iid in entries:
         carriers.setdefault(text, set()).add(iid)
@@ -91,9 +97,9 @@ def tune_fusion(index: Path, dataset: Path, split: str = "val", step: float = 0.
     for w in weight_grid(step):
         wv = np.array(w, np.float32)
         top = _top_k(t2i @ wv, k)
-        rel_t = np.repeat(np.take_along_axis(relevant, top, axis=1), repeats, axis=0)  # one row per caption entry
+        rel_t = np.repeat(np.take_along_axis(relevant, top, axis=1) & (top >= 0), repeats, axis=0)  # per caption entry
         top_c = _top_k(i2t @ wv, k)
-        rel_i = caption_owner[top_c] == np.array(image_ids)[:, None]
+        rel_i = (caption_owner[top_c] == np.array(image_ids)[:, None]) & (top_c >= 0)
         r_t, r_i = recall_at_k(rel_t), recall_at_k(rel_i)
         results.append({"weights": {"global": w[0], "region": w[1], "object": w[2]}, "t2i": r_t, "i2t": r_i,
                         "mR": mean_recall(r_t, r_i)})
@@ -103,19 +109,23 @@ def tune_fusion(index: Path, dataset: Path, split: str = "val", step: float = 0.
     cur_v = np.array([cur.global_, cur.region, cur.object]) / max(1e-9, cur.global_ + cur.region + cur.object)
     best = max(results, key=lambda r: (r["mR"], -float(np.sum((np.array(list(r["weights"].values())) - cur_v) ** 2))))
     baseline = next(r for r in results if r["weights"]["global"] == 1.0)
-    version = write_fusion(index, best["weights"]) if write else None
+    version = write_fusion(index, best["weights"], scored=state.version) if write else None
     return {"split": split, "chosen": best, "global_only": baseline, "grid_step": step, "grid": results,
             "written_version": version, "n_queries": {"t2i": len(entries), "i2t": len(image_ids)}}
 
 
-def write_fusion(index: Path, weights: dict[str, float]) -> str:
+def write_fusion(index: Path, weights: dict[str, float], scored: str | None = None) -> str:
     """Publish a new index version whose manifest carries ``weights`` (files hard-linked from the
-    current version), so running servers switch to them like to any new version. Returns it."""
+    current version), so running servers switch to them like to any new version. Returns it.
+
+    ``scored``: the version the weights were tuned on; refused if another version went live since."""
     idx = IndexDir(index)
     with idx.lock():
         current = idx.current()
         if current is None:
             raise FileNotFoundError(f"{index} has no published version")
+        if scored is not None and current != scored:
+            raise ValueError(f"{index} moved from version {scored} to {current} while tuning; tune again")
         manifest = idx.manifest(current)
         version = idx.next_version()
         staging = idx.staging(version)
@@ -136,17 +146,28 @@ def write_fusion(index: Path, weights: dict[str, float]) -> str:
     return version
 
 
+def check_checkpoint(path: Path) -> dict:
+    """Load a ``geoseek train`` checkpoint or raise ValueError saying why it is not one."""
+    import pickle
+
+    import torch
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except (OSError, EOFError, RuntimeError, pickle.UnpicklingError) as exc:
+        raise ValueError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from exc
+    if not isinstance(ckpt, dict) or "model_cfg" not in ckpt or "state_dict" not in ckpt:
+        raise ValueError(f"{path} is not a geoseek checkpoint")
+    return ckpt
+
+
 def set_checkpoint_fusion(path: Path, weights: dict[str, float]) -> None:
     """Store recommended fusion weights in a ``geoseek train`` checkpoint (atomic rewrite).
 
-    The file's checksum changes, so indexes built with the old file will not accept it: tune
-    before indexing with it."""
-    import torch
-
+    The model's identity (config and weights) does not change, so indexes built with the file
+    keep accepting it."""
     from geoseek.models.training.checkpoint import save_atomic
 
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(ckpt, dict) or "model_cfg" not in ckpt:
-        raise ValueError(f"{path} is not a geoseek checkpoint")
+    ckpt = check_checkpoint(path)
     ckpt["fusion"] = {k: float(v) for k, v in weights.items()}
     save_atomic(ckpt, Path(path))

@@ -77,7 +77,10 @@ def recall_benchmark(index: Path, dataset: Path, split: str = "test", levels: li
         row = [hit.image_id in carriers[text] for hit in resp.results]
         rel_t2i.append(row + [False] * (k - len(row)))
     rel_i2t = []
-    for iid in tqdm(image_ids, desc="image->text", disable=not progress, leave=False):
+    captioned = list(dict.fromkeys(iid for _, iid in entries))  # an image without captions can never hit
+    if not entries:
+        raise BenchError(f"{dataset}: split '{split}' has no captions to score")
+    for iid in tqdm(captioned, desc="image->text", disable=not progress, leave=False):
         resp = engine.search_image(iid, target="texts", k=k, levels=levels, weights=weights)
         row = [hit.image_id == iid for hit in resp.results]
         rel_i2t.append(row + [False] * (k - len(row)))
@@ -86,7 +89,7 @@ def recall_benchmark(index: Path, dataset: Path, split: str = "test", levels: li
     return {
         "t2i": t2i, "i2t": i2t, "mR": mean_recall(t2i, i2t),
         "levels": used.levels if used else levels, "weights": used.weights if used else None, "refine": refine,
-        "n_queries": {"t2i": len(entries), "i2t": len(image_ids)}, "gallery_images": len(state.images.ids),
+        "n_queries": {"t2i": len(entries), "i2t": len(captioned)}, "gallery_images": len(state.images.ids),
         "split": split, "dataset": str(dataset), "index": str(index), "index_version": state.version,
         "model": state.manifest.model.id, "seconds": round(time.perf_counter() - started, 1),
     }

@@ -59,6 +59,19 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def checkpoint_sha256(ckpt: dict[str, Any]) -> str:
+    """Identity of a ``geoseek train`` checkpoint: its config and weights, nothing else.
+
+    Metadata such as the recommended fusion weights can change without changing the model, so
+    indexes built with the file keep accepting it (a whole-file hash would not)."""
+    h = hashlib.sha256(json.dumps(ckpt["model_cfg"], sort_keys=True).encode())
+    for name, t in sorted(ckpt["state_dict"].items()):
+        h.update(name.encode())
+        h.update(str(t.dtype).encode())
+        h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
 def params_sha256(model: torch.nn.Module) -> str:
     """Checksum of a model's weights (for models with no weights file)."""
     h = hashlib.sha256()
@@ -145,8 +158,8 @@ def _load_default(random_init: bool = False) -> tuple[torch.nn.Module, Any, str,
     model = build_from_config(cfg)
     weights = default_weights_path()
     if weights.is_file() and not random_init:
-        model, _ = load_geoseek_checkpoint(weights)
-        checksum = file_sha256(weights)
+        model, ckpt = load_geoseek_checkpoint(weights)
+        checksum = checkpoint_sha256(ckpt)
         model_id = f"geoseek-default@{checksum[:12]}"
     else:
         checksum = params_sha256(model)
@@ -208,7 +221,7 @@ def _load_model(s: ModelSpec) -> tuple[torch.nn.Module, Any, str, str | None]:
         model, ckpt = load_geoseek_checkpoint(s.path)
         if ckpt.get("lock_text", True):
             lock_text(model)
-        checksum = file_sha256(s.path)
+        checksum = checkpoint_sha256(ckpt)
         return model, tokenizer_for_config(ckpt["model_cfg"]), f"{Path(s.path).name}@{checksum[:12]}", checksum
     model, tok = _load_open_clip(s.arch, s.pretrained)
     if s.pretrained and Path(s.pretrained).expanduser().is_file():

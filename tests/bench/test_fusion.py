@@ -1,14 +1,19 @@
 """geoseek bench tune-fusion: the grid's numbers are the engine's, and the choice is published."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from geoseek.bench.fusion import set_checkpoint_fusion, tune_fusion, weight_grid
 from geoseek.bench.recall import recall_benchmark
 from geoseek.indexer import run_index
 from geoseek.indexer.store import IndexDir
+from geoseek.models import load_encoder
 from geoseek.models.training import TrainConfig, Trainer
 from geoseek.schemas import FusionWeights
+from geoseek.search.engine import SearchEngine
 
 
 def test_weight_grid_covers_the_simplex():
@@ -47,7 +52,25 @@ def test_tuned_weights_are_published_and_reproduced_by_the_engine(split_dataset,
 
 
 def test_checkpoint_weights_seed_new_indexes(split_dataset, trained, tmp_path):
+    old = tmp_path / "old"
+    run_index([split_dataset], old, model=str(trained), device="cpu", progress=False, splits=["val"])
     set_checkpoint_fusion(trained, {"global": 0.6, "region": 0.1, "object": 0.3})
     index = tmp_path / "index"
     run_index([split_dataset], index, model=str(trained), device="cpu", progress=False, splits=["test"])
     assert IndexDir(index).manifest().fusion == FusionWeights(**{"global": 0.6, "region": 0.1, "object": 0.3})
+    # The model's identity is its config and weights: an index built before the weights were stored still
+    # accepts the file, for search and for adding images.
+    engine = SearchEngine(old, encoder=load_encoder(str(trained), device="cpu"))
+    assert engine.search_text("a river", k=3).results
+    run_index([split_dataset], old, model=str(trained), device="cpu", progress=False, splits=["test"])
+
+
+def test_a_non_checkpoint_is_refused_before_anything_is_published(split_dataset, trained, tmp_path):
+    index = tmp_path / "val-index"
+    run_index([split_dataset], index, model=str(trained), device="cpu", progress=False, splits=["val"])
+    bad = tmp_path / "notes.pt"
+    bad.write_text("not a checkpoint")
+    res = subprocess.run([sys.executable, "-m", "geoseek.cli", "bench", "tune-fusion", "--index", str(index), "--dataset",
+                          str(split_dataset), "--step", "0.5", "--to-checkpoint", str(bad)], capture_output=True, text=True)
+    assert res.returncode == 2 and "not a readable checkpoint" in res.stderr
+    assert IndexDir(index).current() == "v0001"

@@ -24,6 +24,11 @@ def test_recall_at_k_definition():
         recall_at_k(rel[:, :5])
 
 
+def test_dense_recall_on_a_gallery_smaller_than_k():
+    res = dense_recall(np.eye(3, dtype=np.float32), np.eye(3, dtype=np.float32), [[0], [1], [2]])
+    assert res["t2i"] == {"R@1": 100.0, "R@5": 100.0, "R@10": 100.0} and res["mR"] == 100.0
+
+
 def test_dense_recall_counts_identical_captions_as_hits():
     img = np.eye(3, dtype=np.float32)
     txt = np.array([[0, 1, 0], [0.8, 0, 0.6], [0, 0, 1]], np.float32)  # caption 0 looks like image 1

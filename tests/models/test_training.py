@@ -50,6 +50,11 @@ def test_run_writes_loadable_checkpoints_and_history(split_dataset, tiny_rn_conf
     assert enc.encode_texts(["a river"]).shape == (1, 32)
     with pytest.raises(FileExistsError, match="--resume"):
         Trainer(_cfg(split_dataset, tiny_rn_config, out), progress=False)  # never overwrite a run
+    (out / "last.pt").unlink()
+    with pytest.raises(FileExistsError, match="best.pt"):
+        Trainer(_cfg(split_dataset, tiny_rn_config, out), progress=False)  # nor a lone best.pt
+    with pytest.raises(ValueError, match="text tower"):
+        Trainer(_cfg(split_dataset, tiny_rn_config, tmp_path / "other", lock_text=False), progress=False)
 
 
 def test_locked_text_features_match_the_encoder(split_dataset, tiny_rn_config, tmp_path):
@@ -60,10 +65,10 @@ def test_locked_text_features_match_the_encoder(split_dataset, tiny_rn_config, t
     assert bank[2].any(dim=1).all()  # every caption keeps content tokens after stop-words
 
 
-def _train_cmd(dataset: Path, model: Path, out: Path, epochs: int, *extra: str) -> list[str]:
+def _train_cmd(dataset: Path, model: Path, out: Path, epochs: int | None, *extra: str) -> list[str]:
+    length = ["--epochs", str(epochs), "--patience", "99"] if epochs else []  # resume: the run's own
     return [sys.executable, "-m", "geoseek.cli", "train", "--data", str(dataset), "--model", str(model), "--out", str(out),
-            "--epochs", str(epochs), "--batch-size", "8", "--lr", "0.001", "--device", "cpu", "--patience", "99",
-            "--quiet", *extra]
+            *length, "--batch-size", "8", "--lr", "0.001", "--device", "cpu", "--quiet", *extra]
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
@@ -87,7 +92,7 @@ def test_resume_after_kill_continues_from_the_checkpoint(split_dataset, tiny_rn_
     done = json.loads((killed / "history.json").read_text())
     assert 1 <= len(done) < epochs
 
-    res = subprocess.run(_train_cmd(split_dataset, tiny_rn_config, killed, epochs, "--resume"), env=env,
+    res = subprocess.run(_train_cmd(split_dataset, tiny_rn_config, killed, None, "--resume"), env=env,
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     history = json.loads((killed / "history.json").read_text())

@@ -36,6 +36,11 @@ def mean_recall(t2i: dict[str, float], i2t: dict[str, float]) -> float:
     return round(float(np.mean(vals)), 2)
 
 
+def _pad(relevant: np.ndarray, k: int) -> np.ndarray:
+    """Ranked lists shorter than k (a gallery smaller than k) end in misses."""
+    return np.pad(relevant, ((0, 0), (0, k - relevant.shape[1]))) if relevant.shape[1] < k else relevant
+
+
 def dense_recall(image_vecs: np.ndarray, text_vecs: np.ndarray, caption_ids: list[list[int]],
                  ks: tuple[int, ...] = KS) -> dict:
     """Both directions from full similarity, one global vector per image.
@@ -55,9 +60,9 @@ def dense_recall(image_vecs: np.ndarray, text_vecs: np.ndarray, caption_ids: lis
             carriers.setdefault(c, set()).add(i)
     sim = torch.from_numpy(image_vecs @ text_vecs.T)  # (N, M)
     entry_sim = sim[:, torch.from_numpy(entry_cid)]  # (N, E)
-    top_t = torch.topk(entry_sim, kmax, dim=1).indices.numpy()  # (N, K) entries
-    i2t = recall_at_k(owner[top_t] == np.arange(len(caption_ids))[:, None], ks)
-    top_i = torch.topk(entry_sim.t(), kmax, dim=1).indices.numpy()  # (E, K) images
+    top_t = torch.topk(entry_sim, min(kmax, entry_sim.shape[1]), dim=1).indices.numpy()  # (N, <=K) entries
+    i2t = recall_at_k(_pad(owner[top_t] == np.arange(len(caption_ids))[:, None], kmax), ks)
+    top_i = torch.topk(entry_sim.t(), min(kmax, entry_sim.shape[0]), dim=1).indices.numpy()  # (E, <=K) images
     rel = np.array([[img in carriers[c] for img in row] for c, row in zip(entry_cid, top_i)])
-    t2i = recall_at_k(rel, ks)
+    t2i = recall_at_k(_pad(rel, kmax), ks)
     return {"t2i": t2i, "i2t": i2t, "mR": mean_recall(t2i, i2t), "n_queries": {"t2i": len(entry_cid), "i2t": len(caption_ids)}}

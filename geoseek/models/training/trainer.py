@@ -35,6 +35,10 @@ from geoseek.models.training.text import caption_bank
 
 log = logging.getLogger(__name__)
 
+DEFAULT_EPOCHS = 20
+DEFAULT_PATIENCE = 4
+RUN_FILES = ("last.pt", "best.pt", "history.json")
+
 
 @dataclass
 class TrainConfig:
@@ -43,19 +47,19 @@ class TrainConfig:
     dataset: str
     model: str = "geoseek-default:random"
     out: str = "runs/geoseek"
-    epochs: int = 20
+    epochs: int | None = None  # None: DEFAULT_EPOCHS, or the resumed run's own
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 0.05
     warmup_epochs: float = 1.0
     loss_weights: tuple[float, float, float] = (1.0, 0.5, 0.5)
     seed: int = 0
-    patience: int = 4
+    patience: int | None = None  # None: DEFAULT_PATIENCE, or the resumed run's own
     train_split: str = "train"
     val_split: str = "val"
     limit: int | None = None
     device: str = "auto"
-    lock_text: bool = True
+    lock_text: bool = True  # the text tower is locked; its caption features are computed once
     workers: int = 2
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -93,16 +97,29 @@ class Trainer:
         self.out = Path(cfg.out)
         self.progress = progress
         last = self.out / "last.pt"
-        if last.exists() and not resume:
-            raise FileExistsError(f"{self.out} already holds a run (last.pt); pass --resume to continue it or choose a new --out")
+        existing = [f for f in RUN_FILES if (self.out / f).exists()]
+        if existing and not resume:
+            raise FileExistsError(f"{self.out} already holds a run ({', '.join(existing)}); pass --resume to continue it "
+                                  "or choose a new --out")
         if resume and not last.exists():
             raise FileNotFoundError(f"--resume: no {last} to resume from")
+        if not cfg.lock_text:
+            raise ValueError("training the text tower is not supported: it is locked and its caption features precomputed")
         self.resume_state = load_training_state(last) if resume else None
         if self.resume_state is not None:
             saved = self.resume_state["train"]["config"]
             keep = {k: saved[k] for k in ("dataset", "model", "batch_size", "lr", "weight_decay", "warmup_epochs",
                                           "loss_weights", "seed", "train_split", "val_split", "limit", "lock_text")}
+            # The run's own length and patience unless overridden (the LR schedule spans the epochs).
+            for k in ("epochs", "patience"):
+                if getattr(cfg, k) is None or getattr(cfg, k) == saved[k]:
+                    keep[k] = saved[k]
+                else:
+                    log.warning("--resume: %s changed from %s to %s", k, saved[k], getattr(cfg, k))
             self.cfg = cfg = TrainConfig(**{**asdict(cfg), **keep, "loss_weights": tuple(keep["loss_weights"])})
+        if cfg.epochs is None or cfg.patience is None:
+            self.cfg = cfg = TrainConfig(**{**asdict(cfg), "epochs": cfg.epochs or DEFAULT_EPOCHS,
+                                            "patience": cfg.patience or DEFAULT_PATIENCE})
         torch.manual_seed(cfg.seed)
         self.device = resolve_device(cfg.device)
         self.model, self.tokenizer, self.base_id, _ = load_model(cfg.model)
@@ -179,8 +196,8 @@ class Trainer:
     def evaluate(self, data: CaptionedImages | None = None) -> dict:
         """Global-vector R@K both ways on the val split (or ``data``)."""
         data = data or self.val
+        self.model.eval()  # before the text features too: a text tower with dropout must not be in train mode
         bank = self.val_bank if data is self.val else caption_bank(self.model, self.tokenizer, data.captions, device=self.device)
-        self.model.eval()
         vecs = []
         for start in range(0, len(data), 256):
             x = augment(data.pixels[start : start + 256], torch.Generator(), enabled=False).to(self.device)
