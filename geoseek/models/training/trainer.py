@@ -160,7 +160,8 @@ class Trainer:
         t = st["train"]
         self.start_epoch, self.best_mr, self.best_epoch = t["epoch"] + 1, t["best_mR"], t["best_epoch"]
         self.bad_epochs, self.history, self.seconds = t["bad_epochs"], t["history"], t["seconds"]
-        log.info("resuming %s after epoch %d (best val mR %.2f at epoch %d)", self.out, t["epoch"], self.best_mr, self.best_epoch)
+        log.info("resuming %s after epoch %d (best val mR %.2f at epoch %d)", self.out, t["epoch"] + 1, self.best_mr,
+                 self.best_epoch + 1)
 
     # ---- one step -------------------------------------------------------------------------
     def _text(self, bank: tuple[torch.Tensor, ...], ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
