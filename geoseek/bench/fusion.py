@@ -10,6 +10,7 @@ its FAISS searches return (equal for flat indices and galleries within its candi
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 import logging
 import os
 import shutil
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from geoseek.bench.recall import _check_gallery, split_queries
+from geoseek.bench.recall import _check_gallery, caption_carriers, split_queries
 from geoseek.indexer.store import IndexDir
 from geoseek.models.training.metrics import KS, mean_recall, recall_at_k
 from geoseek.schemas import FusionWeights
@@ -82,14 +83,13 @@ def tune_fusion(index: Path, dataset: Path, split: str = "val", step: float = 0.
     if not entries:
         raise ValueError(f"{dataset}: split '{split}' has no captions to tune on")
     image_ids = list(dict.fromkeys(iid for _, iid in entries))  # image->text queries: captioned images
-    carriers: dict[str, set[str]] = {}
-    for text, iid in entries:
-        carriers.setdefault(text, set()).add(iid)
+    carriers = caption_carriers(entries)
     texts = sorted(carriers)
     t2i = _text_to_image_scores(engine, texts, levels)
     gallery = np.array(state.images.ids)
     relevant = np.array([[iid in carriers[t] for iid in gallery] for t in texts])  # (n_texts, n_images)
-    repeats = np.array([sum(1 for t, _ in entries if t == text) for text in texts])
+    per_text = Counter(t for t, _ in entries)
+    repeats = np.array([per_text[text] for text in texts])  # caption entries per unique string
     i2t = _image_to_text_scores(engine, image_ids, levels)
     caption_owner = np.array(state.text.image_ids)
     k = max(KS)

@@ -44,6 +44,14 @@ def split_queries(dataset: Path, split: str) -> tuple[list[str], list[tuple[str,
     return image_ids, entries
 
 
+def caption_carriers(entries: list[tuple[str, str]]) -> dict[str, set[str]]:
+    """Caption string -> the image ids carrying it (the text->image relevance set)."""
+    carriers: dict[str, set[str]] = {}
+    for text, iid in entries:
+        carriers.setdefault(text, set()).add(iid)
+    return carriers
+
+
 def _check_gallery(engine: SearchEngine, image_ids: list[str], split: str) -> None:
     indexed = set(engine.state().images.ids)
     missing = [i for i in image_ids if i not in indexed]
@@ -65,9 +73,7 @@ def recall_benchmark(index: Path, dataset: Path, split: str = "test", levels: li
     image_ids, entries = split_queries(dataset, split)
     _check_gallery(engine, image_ids, split)
     k = max(KS)
-    carriers: dict[str, set[str]] = {}
-    for text, iid in entries:
-        carriers.setdefault(text, set()).add(iid)
+    carriers = caption_carriers(entries)
     texts = sorted(carriers)
     vecs = dict(zip(texts, engine.encoder.encode_texts(texts)))
     rel_t2i, used = [], None
