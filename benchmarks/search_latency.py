@@ -24,33 +24,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from local_server import served  # noqa: E402
+from geoseek.ui.launch import served  # noqa: E402
 from synthetic_index import queries_near, synthetic_state  # noqa: E402
 
+from geoseek.bench.timing import percentiles as stats, time_configs  # noqa: E402
 from geoseek.search import SearchEngine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASET = ROOT.parent / "shared" / "data" / "rsicd_aid150" / "dataset_rsicd_aid150.json"
 OUT = ROOT / "benchmarks" / "results" / "search_latency.json"
-
-
-def stats(ms: list[float]) -> dict:
-    a = np.asarray(ms)
-    return {"p50_ms": round(float(np.percentile(a, 50)), 2), "p95_ms": round(float(np.percentile(a, 95)), 2),
-            "p99_ms": round(float(np.percentile(a, 99)), 2), "n": len(a)}
-
-
-def time_configs(configs: dict, queries: np.ndarray) -> dict:
-    """Each config is a callable(q); timings interleaved per query so machine noise hits all alike."""
-    for fn in configs.values():  # warm-up
-        fn(queries[0])
-    times = {name: [] for name in configs}
-    for q in queries:
-        for name, fn in configs.items():
-            t = time.perf_counter()
-            fn(q)
-            times[name].append(1000 * (time.perf_counter() - t))
-    return {name: stats(v) for name, v in times.items()}
 
 
 def real_index(index: Path, n_queries: int) -> dict:

@@ -3,54 +3,51 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks through the real index and search engine.")
 
+# Options several bench commands share.
+DatasetOpt = Annotated[Path, typer.Option("--dataset", help="Karpathy-style dataset.json with the captions.")]
+LevelsOpt = Annotated[Optional[str], typer.Option(help="Comma list of levels; 'global' alone is the baseline.")]
+WeightsOpt = Annotated[Optional[str], typer.Option(help="Level weights g,r,o (default: the index manifest's).")]
+DeviceOpt = Annotated[str, typer.Option(help="auto | cpu | cuda")]
+OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Also write the JSON result here.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+
 
 @bench_app.command("recall")
 def recall(
     index: Annotated[Path, typer.Option("--index", help="Index directory holding exactly the split to score.")],
-    dataset: Annotated[Path, typer.Option("--dataset", help="Karpathy-style dataset.json with the captions.")],
+    dataset: DatasetOpt,
     split: Annotated[str, typer.Option(help="Split to score.")] = "test",
-    levels: Annotated[Optional[str], typer.Option(help="Comma list of levels; 'global' alone is the baseline.")] = None,
-    weights: Annotated[Optional[str], typer.Option(help="Level weights g,r,o (default: the index manifest's).")] = None,
+    levels: LevelsOpt = None,
+    weights: WeightsOpt = None,
     refine: Annotated[bool, typer.Option("--refine", help="Zoom refine on text->image.")] = False,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
-    out: Annotated[Optional[Path], typer.Option("--out", help="Also write the JSON result here.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    device: DeviceOpt = "auto",
+    out: OutOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Text->image and image->text R@1/5/10 and mR over one split (JSON on stdout)."""
-    from geoseek.bench.recall import BenchError, recall_benchmark
-    from geoseek.cli import _engine, _fail, _levels, _setup_logging, _weights
-    from geoseek.indexer import DatasetError
-    from geoseek.search.engine import QueryError
+    from geoseek.bench.recall import recall_benchmark
+    from geoseek.cli import _levels, _weights
 
-    _setup_logging(False)
-    engine = _engine(index, device)
-    try:
-        result = recall_benchmark(index, dataset, split, levels=_levels(levels), weights=_weights(weights),
-                                  refine=refine, engine=engine, progress=not quiet)
-    except (BenchError, DatasetError, QueryError, ValueError, RuntimeError, OSError) as exc:
-        _fail(str(exc).splitlines()[0])
-    text = json.dumps(result, indent=2)
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")
-    typer.echo(text)
+    lv, w = _levels(levels), _weights(weights)
+    _run(index, device, out, lambda engine: recall_benchmark(index, dataset, split, levels=lv, weights=w, refine=refine,
+                                                             engine=engine, progress=not quiet))
 
 
 @bench_app.command("tune-fusion")
 def tune_fusion_cmd(
     index: Annotated[Path, typer.Option("--index", help="Index directory holding exactly the val split.")],
-    dataset: Annotated[Path, typer.Option("--dataset", help="Karpathy-style dataset.json with the captions.")],
+    dataset: DatasetOpt,
     split: Annotated[str, typer.Option(help="Split to tune on (never the test split you report).")] = "val",
     step: Annotated[float, typer.Option(min=0.01, max=0.5, help="Grid spacing on the weight simplex.")] = 0.1,
     to_checkpoint: Annotated[Optional[Path], typer.Option("--to-checkpoint", help="Also store the weights in this "
                              "geoseek checkpoint: new indexes built with it start from them.")] = None,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    device: DeviceOpt = "auto",
     out: Annotated[Optional[Path], typer.Option("--out", help="Also write the JSON result (whole grid) here.")] = None,
 ) -> None:
     """Grid-search the global/region/object weights for val mR and write them into the index manifest."""
@@ -76,3 +73,91 @@ def tune_fusion_cmd(
         out.write_text(json.dumps(result, indent=2) + "\n")
     summary = {k: result[k] for k in ("split", "chosen", "global_only", "written_version", "n_queries")}
     typer.echo(json.dumps(summary, indent=2))
+
+
+@bench_app.command("speed")
+def speed(
+    index: Annotated[Path, typer.Option("--index", help="Index directory to measure (its sources must still be readable).")],
+    sample: Annotated[int, typer.Option(min=1, help="Images re-indexed per indexing configuration.")] = 64,
+    queries: Annotated[int, typer.Option(min=1, help="Text queries per latency configuration.")] = 200,
+    clients: Annotated[int, typer.Option(min=1, help="Concurrent threads for the QPS run.")] = 8,
+    repeats: Annotated[int, typer.Option(min=1, help="Indexing runs / QPS rounds per configuration (median).")] = 3,
+    refine_top: Annotated[int, typer.Option("--refine-top", min=1, help="Hits zoom refine looks into.")] = 5,
+    no_indexing: Annotated[bool, typer.Option("--no-indexing", help="Skip the indexing-throughput part.")] = False,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda (query encoder)")] = "auto",
+    out: OutOpt = None,
+) -> None:
+    """Indexing images/s and encoder calls, latency p50/p95/p99, QPS and bytes/image vs the global-only flat baseline."""
+    from geoseek.bench.speed import speed_benchmark
+
+    _run(index, device, out, lambda engine: speed_benchmark(index, sample=sample, queries=queries, clients=clients,
+                                                            repeats=repeats, refine_top=refine_top,
+                                                            indexing=not no_indexing, engine=engine))
+
+
+@bench_app.command("caption")
+def caption(
+    index: Annotated[Path, typer.Option("--index", help="Index of the train split: its captions are the caption pool.")],
+    dataset: DatasetOpt,
+    split: Annotated[str, typer.Option(help="Split whose images are captioned and scored.")] = "test",
+    levels: LevelsOpt = None,
+    weights: WeightsOpt = None,
+    candidates: Annotated[int, typer.Option(min=1, help="Retrieved captions the consensus re-ranking chooses from.")] = 15,
+    examples: Annotated[int, typer.Option(min=0, help="Captioned examples kept in the JSON.")] = 5,
+    device: DeviceOpt = "auto",
+    out: OutOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Retrieval captioning of a split (image->text over the train captions + consensus re-ranking): BLEU-4, CIDEr."""
+    from geoseek.bench.caption import caption_benchmark
+    from geoseek.cli import _levels, _weights
+
+    lv, w = _levels(levels), _weights(weights)
+    _run(index, device, out, lambda engine: caption_benchmark(index, dataset, split, levels=lv, weights=w,
+                                                              candidates=candidates, engine=engine,
+                                                              progress=not quiet, examples=examples))
+
+
+@bench_app.command("localise")
+def localise(
+    index: Annotated[Path, typer.Option("--index", help="Index of the one scene the boxes are drawn on.")],
+    boxes: Annotated[Path, typer.Option("--boxes", help="Ground-truth building boxes (pixel xyxy) of the scene.")],
+    query: Annotated[Optional[list[str]], typer.Option("--query", help="Text query (repeatable).")] = None,
+    levels: Annotated[str, typer.Option(help="Comma list of the view levels to rank.")] = "region,object",
+    top: Annotated[int, typer.Option(min=1, help="Hits scored per query and level.")] = 20,
+    refine: Annotated[bool, typer.Option("--refine", help="Zoom refine the region hits.")] = False,
+    device: DeviceOpt = "auto",
+    out: OutOpt = None,
+) -> None:
+    """Share of the top region/object hits that fall on ground-truth buildings, next to chance."""
+    from geoseek.bench.localise import localisation_benchmark
+    from geoseek.cli import _levels
+
+    queries = query or ["buildings", "houses destroyed by a tornado", "a road"]
+    lv = tuple(_levels(levels) or ())
+    _run(index, device, out, lambda engine: localisation_benchmark(index, boxes, queries, levels=lv, top=top,
+                                                                   refine=refine, engine=engine))
+
+
+def _run(index: Path, device: str, out: Optional[Path], job: Callable[[Any], dict]) -> None:
+    """Open the index's engine, run a benchmark on it, print (and optionally write) its JSON; readable errors."""
+    from geoseek.bench.recall import BenchError
+    from geoseek.cli import _engine, _fail, _setup_logging
+    from geoseek.indexer import DatasetError
+    from geoseek.search.engine import QueryError
+
+    _setup_logging(False)
+    engine = _engine(index, device)
+    try:
+        result = job(engine)
+    except (BenchError, DatasetError, QueryError, ValueError, RuntimeError, OSError) as exc:
+        _fail(str(exc).splitlines()[0])
+    _emit(result, out)
+
+
+def _emit(result: dict, out: Optional[Path]) -> None:
+    text = json.dumps(result, indent=2)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+    typer.echo(text)

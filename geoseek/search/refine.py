@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from geoseek.indexer.planner import encode_window
 from geoseek.indexer.rasters import RasterError, open_raster
@@ -21,7 +22,9 @@ from geoseek.search.state import IndexState
 log = logging.getLogger(__name__)
 
 
-def _children(box: Box, side: int, width: int, height: int) -> list[tuple[int, int, int, int]]:
+def child_windows(box: Box, side: int, width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """The 2x2 children of ``box`` (source pixels) as encoder windows; [] when the box is already at
+    or below native resolution for a ``side`` px encoder input."""
     w, h = box.x1 - box.x0, box.y1 - box.y0
     if w * h <= side * side:
         return []  # already at (or below) native resolution: nothing finer to see
@@ -30,35 +33,48 @@ def _children(box: Box, side: int, width: int, height: int) -> list[tuple[int, i
     return [encode_window(q, side, width, height) for q in quads]
 
 
+def read_windows(paths: list[Path], windows: list[tuple[int, int, int, int]], side: int) -> list[Image.Image]:
+    """Crops of ``windows`` from the source raster (tiles of a mosaic, or one file), resized to ``side`` px.
+
+    Raises RasterError when the source moved or changed since indexing.
+    """
+    raster = open_raster(paths)
+    try:
+        return [raster.read(w, (side, side)) for w in windows]
+    finally:
+        getattr(raster, "close", lambda: None)()
+
+
 def refine_hits(state: IndexState, hits: list[ImageHit], query: np.ndarray, encoder: Encoder,
                 weights: dict[str, float], top: int = 5) -> list[ImageHit]:
-    """Rescore the region term of the first ``top`` hits with zoomed-in children; returns re-ranked hits."""
+    """Rescore the region term of the first ``top`` hits with zoomed-in children; returns re-ranked hits.
+
+    All children of all refined hits go through the encoder in one batch (one forward pass, not one per hit).
+    """
     if "region" not in weights:
         return hits
-    out = list(hits)
+    jobs: list[tuple[int, list[tuple[int, int, int, int]], list[Image.Image]]] = []
     for i, hit in enumerate(hits[:top]):
         row = state.images.rows[hit.image_id]
-        paths = [Path(p) for p in (row.extra or {}).get("tiles", [row.path])]
         box = hit.region_box or Box(x0=0, y0=0, x1=hit.width, y1=hit.height)
-        kids = _children(box, encoder.image_size, hit.width, hit.height)
+        kids = child_windows(box, encoder.image_size, hit.width, hit.height)
         if not kids:
             continue
         try:
-            raster = open_raster(paths)
+            crops = read_windows([Path(p) for p in (row.extra or {}).get("tiles", [row.path])], kids, encoder.image_size)
         except RasterError as exc:  # the source moved or changed since indexing: keep the stored scores
             log.warning("refine skipped %s: %s", hit.path, exc)
             continue
-        try:
-            crops = [raster.read(k, (encoder.image_size, encoder.image_size)) for k in kids]
-        except RasterError as exc:
-            log.warning("refine skipped %s: %s", hit.path, exc)
-            continue
-        finally:
-            getattr(raster, "close", lambda: None)()
-        sims = encoder.encode_images(crops) @ query.reshape(-1)
-        j = int(np.argmax(sims))
-        if sims[j] > hit.level_scores["region"]:
-            scores = dict(hit.level_scores, region=float(sims[j]))
+        jobs.append((i, kids, crops))
+    if not jobs:
+        return hits
+    sims = encoder.encode_images([c for _, _, crops in jobs for c in crops]) @ query.reshape(-1)
+    out, start = list(hits), 0
+    for i, kids, _ in jobs:
+        part, start = sims[start : start + len(kids)], start + len(kids)
+        j, hit = int(np.argmax(part)), hits[i]
+        if part[j] > hit.level_scores["region"]:
+            scores = dict(hit.level_scores, region=float(part[j]))
             fused = sum(weights[lv] * scores[lv] for lv in weights)
             x0, y0, x1, y1 = kids[j]
             out[i] = hit.model_copy(update={"score": float(fused), "level_scores": scores,

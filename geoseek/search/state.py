@@ -158,16 +158,16 @@ class IndexState:
                                       img_idx, _boxes(part, "bbox"), _boxes(part, "node_box"),
                                       part.column("depth").to_numpy().astype(np.int16), bounds, starts, ends)
             params = manifest.indices[level].params
-            _apply_search_params(levels[level].index, params)
+            apply_search_params(levels[level].index, params)
         texts = pq.read_table([vdir / "vectors" / f for f in manifest.text_shards], columns=["text_id", "image_id", "text", "vector"])
         text = TextData(read_faiss(vdir / manifest.indices["text"].file), _vectors(texts).astype(np.float16),
                         texts.column("text_id").to_pylist(), texts.column("text").to_pylist(), texts.column("image_id").to_pylist())
-        _apply_search_params(text.index, manifest.indices["text"].params)
+        apply_search_params(text.index, manifest.indices["text"].params)
         log.info("loaded index %s version %s: %d images", root, version, len(ids))
         return cls(version, manifest, images, levels, text)
 
 
-def _apply_search_params(index: faiss.Index, params: dict) -> None:
+def apply_search_params(index: faiss.Index, params: dict) -> None:
     if "efSearch" in params and hasattr(index, "hnsw"):
         index.hnsw.efSearch = int(params["efSearch"])
     if "nprobe" in params:

@@ -1,0 +1,154 @@
+"""Regenerate every table and plot in benchmarks/results/ and rewrite benchmarks/README.md, in one command.
+
+    python benchmarks/run_all.py [--work /tmp/geoseek-bench] [--only STEP ...] [--skip STEP ...]
+
+Steps (each writes its JSON under benchmarks/results/; all use the shipped default model):
+  dris        benchmarks/dris_joplin.py        DRIS vs uniform view plans on the Joplin scene
+  throughput  benchmarks/throughput.py         indexing throughput, default vs ViT-B-32 tower
+  full_index  benchmarks/full_index.py         the whole RSICD/AID archive, then search_latency.py
+                                               and search_example.py on it
+  recall      benchmarks/default_model_recall.py (test split, rs_caption_mini, random-init floor),
+              then `geoseek bench tune-fusion` on val and `geoseek bench recall` on test with the
+              val-tuned weights and refine on
+  caption     `geoseek bench caption` on test against a train-split index, global-only vs fused
+  localise    `geoseek bench localise` on the Joplin mosaic: DRIS vs uniform x refine off/on
+  speed       `geoseek bench speed` on the RSICD test index and on a five-scene index
+  summary     benchmarks/summary.py: benchmarks/README.md and the PNG plots
+
+Every step shells out to the same `geoseek` commands a user runs. Steps run in the order above;
+`recall` builds the test index that `speed` measures, so run them together.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+RESULTS = BENCH / "results"
+DATA = ROOT.parent / "shared" / "data"
+RSICD = DATA / "rsicd_aid150" / "dataset_rsicd_aid150.json"
+JOPLIN = DATA / "joplin_xview2"
+SCENES = [JOPLIN / "post_mosaic_3072x2048.jpg", JOPLIN / "pre_mosaic_2048x2048.jpg",
+          *sorted((DATA / "dota_samples" / "images").iterdir())]
+LOCALISE_QUERIES = ["buildings", "houses destroyed by a tornado", "a road"]
+STEPS = ["dris", "throughput", "full_index", "recall", "caption", "localise", "speed", "summary"]
+
+
+def run(*args: str | Path) -> str:
+    """Run a command, echo it, fail loudly; returns stdout."""
+    cmd = [str(a) for a in args]
+    print("$", " ".join(cmd[2:] if cmd[:3] == [sys.executable, "-m", "geoseek.cli"] else cmd), flush=True)
+    t = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr[-4000:])
+        raise SystemExit(f"step failed ({done.returncode}): {' '.join(cmd)}")
+    print(f"  ({time.perf_counter() - t:.0f} s)", flush=True)
+    return done.stdout
+
+
+def geoseek(*args: str | Path) -> str:
+    return run(sys.executable, "-m", "geoseek.cli", *args)
+
+
+def script(name: str, *args: str | Path) -> str:
+    return run(sys.executable, BENCH / name, *args)
+
+
+def fresh_index(path: Path, *srcs: str | Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    geoseek("index", *srcs, "--index", path, "--quiet")
+    return path
+
+
+def step_full_index(work: Path) -> None:
+    script("full_index.py", "--index", work / "full")
+    script("search_latency.py", "--index", work / "full")
+    script("search_example.py", "--index", work / "full")
+
+
+def step_recall(work: Path) -> None:
+    script("default_model_recall.py", "--work", work / "recall")
+    val = fresh_index(work / "val", RSICD, "--split", "val")
+    tuned = json.loads(geoseek("bench", "tune-fusion", "--index", val, "--dataset", RSICD, "--split", "val",
+                               "--out", RESULTS / "tune_fusion_val.json"))
+    w = tuned["chosen"]["weights"]
+    weights = ",".join(str(w[k]) for k in ("global", "region", "object"))
+    test = work / "recall" / "rsicd-test"
+    base = ["bench", "recall", "--index", test, "--dataset", RSICD, "--split", "test", "-q"]
+    out = {"tuned_on_val": tuned["chosen"],
+           "global_only": json.loads(geoseek(*base, "--levels", "global")),
+           "fused_tuned": json.loads(geoseek(*base, "--weights", weights)),
+           "fused_tuned_refine": json.loads(geoseek(*base, "--weights", weights, "--refine"))}
+    (RESULTS / "recall_rsicd_test.json").write_text(json.dumps(out, indent=2) + "\n")
+
+
+def step_caption(work: Path) -> None:
+    train = fresh_index(work / "train", RSICD, "--split", "train")
+    tuned = json.loads((RESULTS / "tune_fusion_val.json").read_text())["chosen"]["weights"]
+    weights = ",".join(str(tuned[k]) for k in ("global", "region", "object"))
+    base = ["bench", "caption", "--index", train, "--dataset", RSICD, "--split", "test", "-q"]
+    out = {"global_only": json.loads(geoseek(*base, "--levels", "global")),
+           "fused_tuned": json.loads(geoseek(*base, "--weights", weights)),
+           "fused_default_weights": json.loads(geoseek(*base, "--weights", "0.5,0.3,0.2"))}
+    (RESULTS / "caption_rsicd_test.json").write_text(json.dumps(out, indent=2) + "\n")
+
+
+def step_localise(work: Path) -> None:
+    scene = JOPLIN / "post_mosaic_3072x2048.jpg"
+    out = {}
+    for tiling, extra in (("dris", []), ("uniform", ["--uniform"])):
+        index = fresh_index(work / f"joplin-{tiling}", scene, *extra)
+        queries = [a for q in LOCALISE_QUERIES for a in ("--query", q)]
+        for refine in (False, True):
+            res = geoseek("bench", "localise", "--index", index, "--boxes", JOPLIN / "post_mosaic_building_boxes.json",
+                          *queries, *(["--refine"] if refine else []))
+            out[f"{tiling}_refine_{'on' if refine else 'off'}"] = json.loads(res)
+    (RESULTS / "localise_joplin.json").write_text(json.dumps(out, indent=2) + "\n")
+
+
+def step_speed(work: Path) -> None:
+    test = work / "recall" / "rsicd-test"
+    if not (test / "CURRENT").is_file():
+        raise SystemExit(f"{test} is missing: run the 'recall' step first")
+    geoseek("bench", "speed", "--index", test, "--out", RESULTS / "speed_rsicd_test.json")
+    scenes = fresh_index(work / "scenes", *SCENES)
+    geoseek("bench", "speed", "--index", scenes, "--sample", len(SCENES), "--out", RESULTS / "speed_scenes.json")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", type=Path, default=Path("/tmp/geoseek-bench"), help="scratch indexes")
+    ap.add_argument("--only", nargs="+", choices=STEPS, help="run only these steps")
+    ap.add_argument("--skip", nargs="+", choices=STEPS, default=[], help="skip these steps")
+    args = ap.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    actions = {
+        "dris": lambda w: script("dris_joplin.py"),
+        "throughput": lambda w: script("throughput.py"),
+        "full_index": step_full_index,
+        "recall": step_recall,
+        "caption": step_caption,
+        "localise": step_localise,
+        "speed": step_speed,
+        "summary": lambda w: script("summary.py"),
+    }
+    started = time.perf_counter()
+    for name in STEPS:
+        if (args.only and name not in args.only) or name in args.skip:
+            continue
+        print(f"== {name}", flush=True)
+        actions[name](args.work)
+    print(f"done in {(time.perf_counter() - started) / 60:.1f} min; see benchmarks/README.md", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,377 @@
+"""Write benchmarks/README.md and its PNG plots from the JSON in benchmarks/results/ (nothing is re-measured).
+
+    python benchmarks/summary.py
+
+Every number in the README is read from a results file by this script, so the summary cannot
+drift from the measurements; a results file that is missing leaves its section out, and says so.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+README = ROOT / "benchmarks" / "README.md"
+KS = ("R@1", "R@5", "R@10")
+CONTROL_QUERIES = {"a road"}  # localisation: a query that should not favour buildings
+
+
+def load(name: str) -> dict | None:
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    def cell(v) -> str:
+        return f"{v:,.2f}" if isinstance(v, float) else str(v)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows])
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b else "-"
+
+
+def weights_str(w: dict | None) -> str:
+    return "/".join(f"{w[k]:g}" for k in ("global", "region", "object") if k in w) if w else "-"
+
+
+# -- sections ------------------------------------------------------------------------------------
+def headline(rec: dict | None, cap: dict | None, sp: dict | None, scenes: dict | None, loc: dict | None) -> list[str]:
+    """The few numbers the project README quotes, each next to the baseline from the same run."""
+    rows = []
+    if rec:
+        rows.append(["RSICD/AID test mR (%)", rec["global_only"]["mR"], rec["fused_tuned"]["mR"],
+                     ratio(rec["fused_tuned"]["mR"], rec["global_only"]["mR"])])
+        rows.append(["RSICD/AID test text->image R@10 (%)", rec["global_only"]["t2i"]["R@10"],
+                     rec["fused_tuned"]["t2i"]["R@10"], ratio(rec["fused_tuned"]["t2i"]["R@10"], rec["global_only"]["t2i"]["R@10"])])
+    if cap:
+        g, f = cap["global_only"]["consensus"]["CIDEr"], cap["fused_tuned"]["consensus"]["CIDEr"]
+        rows.append(["retrieval captioning CIDEr, test", f"{g:.3f}", f"{f:.3f}", ratio(f, g)])
+    for name, res in (("RSICD test index", sp), ("five large scenes", scenes)):
+        if not res:
+            continue
+        lat, q = res["query"]["latency_excl_text_encoding"], res["query"]
+        rows.append([f"query p50, ms ({name})", lat["global_flat"]["p50_ms"], lat["fused_flat"]["p50_ms"],
+                     f"{lat['fused_flat']['p50_ms_ratio_to_baseline']}x"])
+        qps = q["qps_incl_text_encoding"]
+        rows.append([f"QPS, {qps['global_flat']['clients']} threads ({name})", qps["global_flat"]["qps"],
+                     qps["fused_flat"]["qps"], f"{qps['fused_flat']['qps_ratio_to_baseline']}x"])
+        mem = q["bytes_per_image"]
+        rows.append([f"index bytes/image ({name})", mem["global_flat"]["total"], mem["fused_flat"]["total"],
+                     f"{mem['fused_flat']['total_ratio_to_baseline']}x"])
+    if scenes and "indexing" in scenes:
+        ix = scenes["indexing"]["configs"]
+        rows.append(["encoder calls/image, scenes: uniform tiling vs DRIS", ix["fused_uniform"]["encoder_calls_per_image"],
+                     ix["fused_dris"]["encoder_calls_per_image"],
+                     ratio(ix["fused_dris"]["encoder_calls_per_image"], ix["fused_uniform"]["encoder_calls_per_image"])])
+    out = ["## Headline", "", table(["", "baseline", "GeoSeek", "GeoSeek / baseline"], rows), ""] if rows else []
+    if loc and "uniform_refine_off" in loc and "dris_refine_off" in loc:
+        u, d = loc["uniform_refine_off"], loc["dris_refine_off"]
+        out += [f"Joplin localisation, building share of the top-{d['top']} hit boxes for \"buildings\": "
+                f"uniform chips (baseline) {u['queries']['buildings']['region']['cover']:.3f}, DRIS regions "
+                f"{d['queries']['buildings']['region']['cover']:.3f}, DRIS objects {d['queries']['buildings']['object']['cover']:.3f}, "
+                f"uniform objects {u['queries']['buildings']['object']['cover']:.3f}; buildings are "
+                f"{100 * d['building_fraction']:.1f}% of the scene.", ""]
+    return out
+
+
+def recall_section(rec: dict, mini: dict | None, tune: dict | None, out: list[str], worse: list[str]) -> None:
+    rows = []
+    names = {"global_only": "baseline: global-only, flat", "fused_tuned": "fused, weights tuned on val",
+             "fused_tuned_refine": "fused (val-tuned) + zoom refine"}
+    for key, label in names.items():
+        r = rec[key]
+        rows.append([label, weights_str(r["weights"]), *(r["t2i"][k] for k in KS), *(r["i2t"][k] for k in KS), r["mR"]])
+    if mini:
+        r = mini["rsicd_aid150_test"]["fused_default_weights"]
+        rows.append(["fused, generic 0.5/0.3/0.2", weights_str(r["weights"]), *(r["t2i"][k] for k in KS),
+                     *(r["i2t"][k] for k in KS), r["mR"]])
+    n = rec["global_only"]["n_queries"]
+    out += ["## Recall@K on RSICD/AID test", "",
+            f"{rec['global_only']['gallery_images']:,} test images, {n['t2i']:,} text->image and {n['i2t']:,} "
+            "image->text queries; hits by the RemoteCLIP/GeoRSCLIP definitions (`geoseek bench recall`). "
+            f"Fusion weights chosen on val by `geoseek bench tune-fusion`: {weights_str(rec['tuned_on_val']['weights'])}.", "",
+            table(["configuration", "weights g/r/o", "t2i R@1", "t2i R@5", "t2i R@10", "i2t R@1", "i2t R@5", "i2t R@10", "mR"], rows),
+            "", "![recall per configuration](results/recall_per_config.png)", ""]
+    base, fused = rec["global_only"]["mR"], rec["fused_tuned"]["mR"]
+    if fused <= base:
+        worse.append(f"Recall on RSICD test: fused mR {fused:.2f} vs global-only {base:.2f} (no gain).")
+    if rows[-1][0].startswith("fused, generic") and rows[-1][-1] < base:
+        worse.append(f"Recall with generic weights 0.5/0.3/0.2: mR {rows[-1][-1]:.2f} < global-only {base:.2f}: "
+                     "object views lower recall for this model.")
+    if rec["fused_tuned_refine"]["mR"] == fused:
+        out += ["Zoom refine leaves chip recall unchanged: RSICD/AID chips (150 px) are below the 160 px encoder "
+                "input, so there is nothing finer to look at; refine is measured on the Joplin scene below.", ""]
+    if tune:
+        g, c = tune["global_only"], tune["chosen"]
+        out += [f"Tuning on val ({tune['n_queries']['t2i']:,} t2i queries, grid step {tune['grid_step']}): "
+                f"global-only mR {g['mR']:.2f}, best weights {weights_str(c['weights'])} mR {c['mR']:.2f}.", ""]
+    if mini:
+        rows = [[name, r["global_only"]["mR"], r["fused"]["mR"], r["fused_default_weights"]["mR"]]
+                for name, r in (("rs_caption_mini, trained default model", mini["rs_caption_mini"]),
+                                ("rs_caption_mini, untrained tower (floor)", mini["rs_caption_mini_random_init"]))]
+        m = mini["rs_caption_mini"]
+        if m["fused"]["mR"] < m["global_only"]["mR"]:
+            worse.append(f"rs_caption_mini: fused mR {m['fused']['mR']:.2f} < global-only {m['global_only']['mR']:.2f}.")
+        out += ["Second dataset, 29 native-size UCM/Sydney/RSICD images (gallery of 29):", "",
+                table(["", "global-only mR", "fused (manifest weights) mR", "fused 0.5/0.3/0.2 mR"], rows), ""]
+
+
+def caption_section(cap: dict, out: list[str], worse: list[str]) -> None:
+    rows = []
+    for key, label in (("global_only", "baseline: global-only"), ("fused_tuned", "fused, val-tuned weights"),
+                       ("fused_default_weights", "fused, 0.5/0.3/0.2")):
+        if key in cap:
+            for mode in ("top1", "consensus"):
+                s = cap[key][mode]
+                rows.append([label, mode, *(f"{s[m]:.4f}" for m in ("BLEU-1", "BLEU-4", "CIDEr"))])
+    c = cap["global_only"]
+    out += ["## Retrieval captioning (`geoseek bench caption`)", "",
+            f"Each of the {c['n_images']:,} test images is captioned by image->text search over the "
+            f"{c['caption_pool']:,} train captions; 'consensus' re-ranks the top {c['candidates']} by their mean "
+            "similarity to each other (Devlin et al. 2015). BLEU and CIDEr(-D) from pycocoevalcap.", "",
+            table(["configuration", "choice", "BLEU-1", "BLEU-4", "CIDEr"], rows), ""]
+    out += ["With these chips fused scoring equals global-only when the object weight is 0: a 150 px chip has no "
+            "region views, so its region score is its global score.", ""]
+    ex = c["examples"][:3]
+    out += ["Examples (global-only, consensus): " + "; ".join(f"*{e['image']}*: \"{e['caption']}\"" for e in ex), ""]
+    if cap["fused_tuned"]["consensus"]["CIDEr"] <= c["consensus"]["CIDEr"]:
+        worse.append(f"Captioning: fused CIDEr {cap['fused_tuned']['consensus']['CIDEr']:.3f} vs global-only "
+                     f"{c['consensus']['CIDEr']:.3f}.")
+
+
+def localise_section(loc: dict, out: list[str], worse: list[str]) -> None:
+    first = next(iter(loc.values()))
+    queries = list(first["queries"])
+    targets = [q for q in queries if q not in CONTROL_QUERIES] or queries
+    rows = []
+    for key, r in loc.items():
+        tiling, refine = key.split("_refine_")
+        for lv in r["levels"]:
+            per = [f"{r['queries'][q][lv]['overlap']:.2f} / {r['queries'][q][lv]['cover']:.3f}" for q in queries]
+            ch = r["chance"][lv]
+            m = {k: sum(r["queries"][q][lv][k] for q in targets) / len(targets) for k in ("overlap", "cover")}
+            calls = r.get("refine_encoder_calls", 0) if lv == "region" and r["refine"] else "-"
+            rows.append([tiling, refine, lv, r["views"][lv], *per, f"{m['overlap']:.2f} / {m['cover']:.3f}",
+                         f"{ch['overlap']:.2f} / {ch['cover']:.3f}", calls])
+            if m["cover"] <= ch["cover"] or m["overlap"] < ch["overlap"]:
+                worse.append(f"Localisation ({tiling} tiling, refine {refine}, {lv}), building queries: overlap/cover "
+                             f"{m['overlap']:.2f}/{m['cover']:.3f} against chance {ch['overlap']:.2f}/{ch['cover']:.3f}.")
+    off, on = loc.get("dris_refine_off"), loc.get("dris_refine_on")
+    if off and on:
+        before, after = ({q: r["queries"][q]["region"]["cover"] for q in queries} for r in (off, on))
+        lower = [q for q in targets if after[q] < before[q]]
+        if lower:
+            worse.append("Zoom refine on the Joplin DRIS index lowers region cover for " + ", ".join(
+                f"\"{q}\" ({before[q]:.3f} -> {after[q]:.3f})" for q in lower)
+                + f", for {on['refine_encoder_calls']} extra encoder calls over {len(queries)} queries.")
+    uni = loc.get("uniform_refine_off")
+    if off and uni:
+        for lv in off["levels"]:
+            d, u = (sum(r["queries"][q][lv]["cover"] for q in targets) / len(targets) for r in (off, uni))
+            if d < u:
+                worse.append(f"Localisation, {lv} level: DRIS views cover less building than uniform tiles for the "
+                             f"building queries ({d:.3f} vs {u:.3f}), with {off['views']['region']} region views "
+                             f"instead of {uni['views']['region']}.")
+    out += ["## Localisation on the Joplin scene (`geoseek bench localise`)", "",
+            f"Top-{first['top']} region and object views per query on the 3072x2048 post-tornado mosaic. "
+            "Each cell is overlap / cover: 'overlap' = share of hits whose box touches one of the 975 ground-truth "
+            "building boxes, 'cover' = mean share of a hit box's area that is building "
+            f"(buildings are {100 * first['building_fraction']:.1f}% of the scene). Large boxes touch some building by "
+            "size alone, so every figure stands next to chance (all views of that level). The baseline a user would "
+            "build, tiling the scene into encoder-sized chips with one global vector each, is the uniform-tiling "
+            "region row without refine. The queries carry no damage label: the same building boxes score all three, "
+            "and \"a road\" is a control that should not favour buildings.", "",
+            table(["tiling", "refine", "level", "views", *queries, "mean of building queries", "chance", "refine encoder calls"], rows), "",
+            "Uniform tiles are already at native resolution, so refine has nothing to split there (0 encoder calls).", "",
+            "![localisation](results/localise_joplin.png)", ""]
+
+
+def speed_section(name: str, sp: dict, out: list[str], worse: list[str]) -> None:
+    q = sp["query"]
+    lat = q["latency_excl_text_encoding"]
+    rows = [[c, r["p50_ms"], r["p95_ms"], r["p99_ms"], r["p50_ms_ratio_to_baseline"],
+             r.get("encoder_calls_per_query", "-"), q[f"recall_at_{q['k']}_vs_exact"].get(c, "exact")]
+            for c, r in lat.items()]
+    out += [f"### {name}", "",
+            f"{sp['images']:,} images; views {', '.join(f'{k} {v:,}' for k, v in sp['views'].items())}. "
+            f"Latency over {q['queries']} pre-encoded text queries (k={q['k']}), configurations interleaved; "
+            f"ANN indices built in memory from the same vectors.", "",
+            table(["configuration", "p50 ms", "p95 ms", "p99 ms", "p50 / baseline", "refine encoder calls/query",
+                   f"top-{q['k']} agreement with exact"], rows), ""]
+    if q["variants_skipped"]:
+        out += ["Not measured: " + "; ".join(f"{k}: {v}" for k, v in q["variants_skipped"].items()) + ".", ""]
+    qps = q["qps_incl_text_encoding"]
+    mem = q["bytes_per_image"]
+    out += [table(["configuration", "QPS (text encoding incl.)", "QPS / baseline"],
+                  [[c, r["qps"], r["qps_ratio_to_baseline"]] for c, r in qps.items()]), "",
+            table(["configuration", "bytes/image (FAISS)", "bytes/image (rescoring vectors)", "total", "total / baseline"],
+                  [[c, r["faiss"], r["rescoring_vectors"], r["total"], r["total_ratio_to_baseline"]] for c, r in mem.items()]), ""]
+    ix = sp.get("indexing")
+    if ix:
+        rows = [[c, r["images_per_s"], r["images_per_s_ratio_to_baseline"], r["encoder_calls_per_image"],
+                 r["encoder_calls_per_image_ratio_to_baseline"], r["bytes_per_image"]["total"],
+                 r["search_latency_on_sample"]["p50_ms"]] for c, r in ix["configs"].items()]
+        out += [f"Indexing {ix['sample_images']} of its images (no captions), median of {ix['repeats']} runs:", "",
+                table(["configuration", "images/s", "/ baseline", "encoder calls/image", "/ baseline", "bytes/image",
+                       "search p50 ms on the sample"], rows), ""]
+
+
+def other_sections(dris: dict | None, thr: dict | None, full: dict | None, lat: dict | None, out: list[str]) -> None:
+    if dris:
+        m = dris["mosaic_jpeg"]
+        b = dris["buildings_per_megapixel"]
+        rows = [[name, f"{o['size'][0]}x{o['size'][1]}", o["uniform_calls"], o["dris_calls_default_budget"],
+                 ratio(o["dris_calls_default_budget"], o["uniform_calls"]), o["dris_calls_unbudgeted"]]
+                for name, o in dris["content_only"].items()]
+        out += ["## DRIS view planning (`benchmarks/dris_joplin.py`)", "",
+                f"Joplin post mosaic {m['size'][0]}x{m['size'][1]}, {dris['encoder_input_px']} px encoder input: DRIS "
+                f"{m['dris_calls']} encoder calls vs {m['uniform_calls']} for uniform native-resolution tiling "
+                f"({m['ratio']}x); the deepest DRIS leaves hold {b['deepest_leaves']} buildings/Mpx vs {b['whole_scene']} "
+                f"over the scene ({b['ratio']}x).", "",
+                table(["scene", "size", "uniform calls", "DRIS calls (default budget)", "DRIS / uniform",
+                       "DRIS calls (budget not binding)"], rows), "",
+                "![DRIS tree](results/dris_joplin_tree.png)", ""]
+    if thr:
+        rows = []
+        for name, r in thr["results"].items():
+            rows.append([name, r["chips_256"]["images_per_s"], r["joplin_scene"]["views_per_s"],
+                         r["caption_encoding"]["captions_per_s"]])
+        out += ["## Indexing throughput (`benchmarks/throughput.py`, medians of "
+                f"{thr['repeats']} runs)", "", table(["encoder", "chips: images/s", "Joplin: views/s", "captions/s"], rows), ""]
+    if full:
+        v = full["info"]["views"]
+        out += [f"Whole RSICD/AID archive (`{full['command']}`): {full['wall_seconds']} s for "
+                f"{full['info']['images']:,} images and {full['info']['captions']:,} captions "
+                f"(views: global {v['global']:,}, region {v['region']:,}, object {v['object']:,}).", ""]
+    if lat:
+        real, syn, load = lat["real_index"], lat["synthetic_1m"], lat["load"]
+        rows = [["archive, " + name, r["p50_ms"], r["p95_ms"], r["p99_ms"]] for name, r in real["latency"].items()
+                if isinstance(r, dict)]
+        rows += [["synthetic 1M views, " + name, r["p50_ms"], r["p95_ms"], r["p99_ms"]] for name, r in syn["latency"].items()
+                 if isinstance(r, dict)]
+        rec = syn["recall_at_10_vs_exact"]
+        out += ["## Search latency at scale (`benchmarks/search_latency.py`)", "",
+                f"The full archive ({real['images']:,} images) and a synthetic index of {syn['total_views']:,} clustered "
+                f"384-d views ({syn['images']:,} images; kinds {syn['index_kinds']}); text encoding excluded.", "",
+                table(["index, configuration", "p50 ms", "p95 ms", "p99 ms"], rows), "",
+                f"ANN recall@10 vs exact at 1M views: " + ", ".join(f"{k} {v}" for k, v in rec.items()) + ". "
+                f"HTTP load ({load['clients']} clients, {load['requests']} requests, text encoding included): "
+                f"{load['qps']} requests/s, p50 {load['latency_incl_text_encoding']['p50_ms']} ms, {load['errors']} errors.", ""]
+
+
+def plots(rec: dict | None, mini: dict | None, loc: dict | None, sp: dict | None) -> None:
+    if rec:
+        keys = [k for k in ("global_only", "fused_tuned", "fused_tuned_refine") if k in rec]
+        fig, ax = plt.subplots(figsize=(7, 3.6))
+        width = 0.8 / len(keys)
+        metrics = ["t2i R@1", "t2i R@5", "t2i R@10", "i2t R@1", "i2t R@5", "i2t R@10", "mR"]
+        for i, k in enumerate(keys):
+            r = rec[k]
+            vals = [r["t2i"][m] for m in KS] + [r["i2t"][m] for m in KS] + [r["mR"]]
+            ax.bar([x + i * width for x in range(len(metrics))], vals, width, label=k.replace("_", " "))
+        ax.set_xticks([x + width * (len(keys) - 1) / 2 for x in range(len(metrics))], metrics)
+        ax.set_ylabel("%"), ax.set_title("RSICD/AID test recall, default model"), ax.legend(fontsize=8)
+        fig.tight_layout(), fig.savefig(RESULTS / "recall_per_config.png", dpi=110), plt.close(fig)
+    if rec and sp:
+        lat = sp["query"]["latency_excl_text_encoding"]
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+        points = [("global-only flat (baseline)", "global_flat", rec["global_only"]["mR"]),
+                  ("fused, val-tuned", "fused_flat", rec["fused_tuned"]["mR"]),
+                  ("fused + refine", "fused_flat_refine", rec["fused_tuned_refine"]["mR"])]
+        if mini:
+            points.append(("fused, 0.5/0.3/0.2", "fused_flat", mini["rsicd_aid150_test"]["fused_default_weights"]["mR"]))
+        for label, key, m in points:
+            if key in lat:
+                axes[0].scatter(lat[key]["p50_ms"], m, s=60, label=label)
+        axes[0].set_xlabel("query p50 latency, ms (excl. text encoding)"), axes[0].set_ylabel("mR, %")
+        axes[0].set_title("RSICD/AID test", fontsize=10), axes[0].legend(fontsize=7)
+        if loc:
+            targets = [q for q in next(iter(loc.values()))["queries"] if q not in CONTROL_QUERIES]
+            for key, r in loc.items():
+                calls = 1 + r["views"]["region"] + r.get("refine_encoder_calls", 0) / len(r["queries"])
+                for lv in r["levels"]:
+                    if r["refine"] and lv == "object":
+                        continue  # objects are not refined: same point as refine off
+                    cover = sum(r["queries"][q][lv]["cover"] for q in targets) / len(targets)
+                    axes[1].scatter(calls, cover, s=60, marker="o" if lv == "region" else "^",
+                                    label=f"{key.replace('_refine_', ', refine ')} · {lv}")
+            axes[1].axhline(next(iter(loc.values()))["building_fraction"], color="grey", ls=":", lw=1, label="building share of scene")
+            axes[1].set_xlabel("encoder calls for the scene (+ refine calls per query)")
+            axes[1].set_ylabel("building share of top-20 boxes"), axes[1].legend(fontsize=6)
+            axes[1].set_title("Joplin, building queries", fontsize=10)
+        fig.suptitle("Quality against compute cost")
+        fig.tight_layout(), fig.savefig(RESULTS / "recall_vs_cost.png", dpi=110), plt.close(fig)
+    if loc:
+        labels, overlap, chance = [], [], []
+        for key, r in loc.items():
+            for lv in r["levels"]:
+                labels.append(f"{key.replace('_refine_', ' refine ')}\n{lv}")
+                overlap.append(r["mean"][lv]["cover"]), chance.append(r["chance"][lv]["cover"])
+        fig, ax = plt.subplots(figsize=(9, 3.6))
+        xs = range(len(labels))
+        ax.bar([x - 0.2 for x in xs], overlap, 0.4, label="top-hit cover")
+        ax.bar([x + 0.2 for x in xs], chance, 0.4, label="chance (all views)")
+        ax.set_xticks(list(xs), labels, fontsize=7), ax.set_ylabel("building share of hit box")
+        ax.set_title("Joplin: how much of the top hits is building"), ax.legend(fontsize=8)
+        fig.tight_layout(), fig.savefig(RESULTS / "localise_joplin.png", dpi=110), plt.close(fig)
+
+
+def main() -> int:
+    rec, mini, tune = load("recall_rsicd_test.json"), load("default_model_recall.json"), load("tune_fusion_val.json")
+    cap, loc = load("caption_rsicd_test.json"), load("localise_joplin.json")
+    sp, sp_scenes = load("speed_rsicd_test.json"), load("speed_scenes.json")
+    out: list[str] = ["# GeoSeek benchmarks", "",
+                      "Generated by `benchmarks/summary.py` from `benchmarks/results/*.json`; regenerate everything with "
+                      "`python benchmarks/run_all.py`. CPU only (2 cores, shared machine): compare configurations by "
+                      "the ratios, measured in the same run; absolute times are noisy. Model: the shipped default "
+                      "(`geoseek-default`, see its model card). The baseline everywhere is what a user would otherwise "
+                      "run: one global embedding per image in a flat FAISS index, same encoder.", ""]
+    worse: list[str] = []
+    missing = []
+    out += headline(rec, cap, sp, sp_scenes, loc)
+    if rec:
+        recall_section(rec, mini, tune, out, worse)
+        if sp:
+            out += ["![recall against cost](results/recall_vs_cost.png)", ""]
+    else:
+        missing.append("recall_rsicd_test.json")
+    if cap:
+        caption_section(cap, out, worse)
+    else:
+        missing.append("caption_rsicd_test.json")
+    if loc:
+        localise_section(loc, out, worse)
+    else:
+        missing.append("localise_joplin.json")
+    if sp or sp_scenes:
+        out += ["## Speed and memory (`geoseek bench speed`)", ""]
+        for name, s in (("RSICD/AID test index (chips)", sp), ("Five large scenes (Joplin post/pre, DOTA)", sp_scenes)):
+            if s:
+                speed_section(name, s, out, worse)
+    else:
+        missing.append("speed_*.json")
+    out += ["## Where fusion or GeoSeek's extras do not help", ""]
+    out += [f"- {w}" for w in worse] or ["- (none found in these results)"]
+    out.append("")
+    other_sections(load("dris_joplin.json"), load("throughput.json"), load("full_index_rsicd_aid150.json"),
+                   load("search_latency.json"), out)
+    out += ["`search_example_rsicd.json`: one text query through the CLI and through a real server, with its hits.", ""]
+    if missing:
+        out += ["Missing (run the step in run_all.py): " + ", ".join(missing), ""]
+    plots(rec, mini, loc, sp)
+    README.write_text("\n".join(out))
+    print(f"wrote {README}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""In-memory variants of a loaded index for like-for-like comparisons: other FAISS kinds, GPU copies, sizes.
+
+A variant shares the loaded state's vectors, boxes and images and swaps only the FAISS indices,
+so search results differ only by what the index kind changes (ANN approximations).
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import faiss
+import numpy as np
+
+from geoseek.indexer.builder import build_index
+from geoseek.search.state import IndexState, apply_search_params
+
+log = logging.getLogger(__name__)
+
+ANN_MIN_VECTORS = 1024  # the builder's own rule: below this ANN structures do not train or pay off
+
+
+class VariantError(ValueError):
+    """A variant that cannot be built for this index (too few vectors, no GPU)."""
+
+
+def with_kind(state: IndexState, kind: str) -> IndexState:
+    """A copy of ``state`` whose levels are searched by a ``kind`` index (flat|hnsw|ivfpq).
+
+    As the builder does, levels with fewer than ANN_MIN_VECTORS vectors stay flat; VariantError
+    when no level is large enough for an ANN kind.
+    """
+    levels = [lv for lv, d in state.levels.items() if kind == "flat" or d.size >= ANN_MIN_VECTORS]
+    if not levels:
+        raise VariantError(f"{kind} needs a level with at least {ANN_MIN_VECTORS} vectors; "
+                           + ", ".join(f"{lv} has {d.size}" for lv, d in state.levels.items()))
+    new = dict(state.levels)
+    for lv in levels:
+        index, params = build_index(np.ascontiguousarray(state.levels[lv].vectors, dtype=np.float32), kind)
+        apply_search_params(index, params)
+        new[lv] = dataclasses.replace(state.levels[lv], index=index)
+    return dataclasses.replace(state, levels=new)
+
+
+def kinds_of(state: IndexState) -> dict[str, str]:
+    """The FAISS kind each level of a (possibly variant) state searches with: flat | hnsw | ivfpq."""
+    def kind(name: str) -> str:
+        return "hnsw" if "HNSW" in name else "ivfpq" if "IVF" in name else "flat"
+    return {lv: kind(type(d.index).__name__) for lv, d in state.levels.items()}
+
+
+def on_gpu(state: IndexState) -> IndexState:
+    """A copy of ``state`` with exact (IndexFlatIP) indices on all GPUs; VariantError without a GPU.
+
+    The GPU flat index stores float32 (the CPU flat index's fp16 codes have no GPU flat
+    counterpart), so scores equal the CPU's up to float rounding.
+    """
+    if faiss.get_num_gpus() == 0:
+        raise VariantError("no GPU: faiss.get_num_gpus() == 0")
+    new = {}
+    for lv, data in state.levels.items():
+        cpu = faiss.IndexFlatIP(data.vectors.shape[1])
+        cpu.add(np.ascontiguousarray(data.vectors, dtype=np.float32))
+        new[lv] = dataclasses.replace(data, index=faiss.index_cpu_to_all_gpus(cpu))
+    return dataclasses.replace(state, levels=new)
+
+
+def index_bytes(state: IndexState, levels: list[str]) -> dict[str, int]:
+    """Bytes per level: the FAISS index as serialised, and the float16 vectors kept for exact rescoring."""
+    out = {"faiss": 0, "rescoring_vectors": 0}
+    for lv in levels:
+        data = state.levels[lv]
+        out["faiss"] += int(faiss.serialize_index(data.index).nbytes)  # CPU indices only
+        out["rescoring_vectors"] += int(data.vectors.nbytes)
+    return out
+
+
+def bytes_per_image(state: IndexState, levels: list[str], rescoring: bool) -> dict[str, float]:
+    """Index memory per image (bytes): FAISS, plus the rescoring vectors when the search reads them.
+
+    The global-only baseline (one vector per image in a flat index) needs no rescoring vectors;
+    fused search rescores candidates exactly, so its vectors are part of its footprint.
+    """
+    n = max(1, len(state.images.ids))
+    b = index_bytes(state, levels)
+    total = b["faiss"] + (b["rescoring_vectors"] if rescoring else 0)
+    return {"faiss": round(b["faiss"] / n, 1), "rescoring_vectors": round(b["rescoring_vectors"] / n, 1) if rescoring else 0.0,
+            "total": round(total / n, 1)}
