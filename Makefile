@@ -1,10 +1,8 @@
-# GeoSeek: `make demo` installs and runs the main job; `make test` installs and runs the tests.
+# GeoSeek: `make demo` installs and runs the main job (index the sample, start API + UI); `make test` installs and runs the tests.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DATA ?= ../shared/data
-INDEX ?= geoseek-index
 
-.PHONY: install demo test bench
+.PHONY: install browser demo test bench
 
 install: $(VENV)/.installed
 
@@ -16,17 +14,16 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 demo: install
-	$(VENV)/bin/geoseek index $(DATA)/rs_caption_mini/captions.json $(DATA)/joplin_xview2/tiles/post --index $(INDEX)
-	$(VENV)/bin/geoseek info --index $(INDEX)
+	$(VENV)/bin/geoseek demo
 
-test: install
+# The browser tests drive Debian's chromium through Playwright (which cannot download a browser here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: install browser
 	$(PY) -m pytest
 
-# Regenerates every file in benchmarks/results/ except tune_fusion_val.json (a step of the model recipe; see the model card).
+# Regenerates every table and plot in benchmarks/results/ and rewrites benchmarks/README.md (about an hour here).
 bench: install
-	$(PY) benchmarks/dris_joplin.py
-	$(PY) benchmarks/throughput.py
-	$(PY) benchmarks/full_index.py --index /tmp/geoseek-rsicd
-	$(PY) benchmarks/search_latency.py --index /tmp/geoseek-rsicd
-	$(PY) benchmarks/search_example.py --index /tmp/geoseek-rsicd
-	$(PY) benchmarks/default_model_recall.py
+	$(PY) benchmarks/run_all.py

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from geoseek.bench.cli import bench_app
+from geoseek.ui.cli import demo as demo_command, ui as ui_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="GeoSeek: cross-modal search for remote-sensing archives.")
 log = logging.getLogger("geoseek")
@@ -116,6 +117,8 @@ def info(
 search_app = typer.Typer(no_args_is_help=True, help="Search an index by text or by image.")
 app.add_typer(search_app, name="search")
 app.add_typer(bench_app, name="bench")
+app.command("ui")(ui_command)
+app.command("demo")(demo_command)
 
 
 def _weights(value: Optional[str]):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
@@ -54,6 +55,8 @@ async def search_image(
     levels: Annotated[str | None, Form(max_length=40, description="Comma list, e.g. global,region,object")] = None,
     weights: Annotated[str | None, Form(max_length=60, description="g,r,o")] = None,
     bbox: Annotated[str | None, Form(max_length=120, description="WGS84 minx,miny,maxx,maxy")] = None,
+    start: Annotated[datetime | None, Form(description="Only images acquired at or after (ISO 8601).")] = None,
+    end: Annotated[datetime | None, Form(description="Only images acquired at or before (ISO 8601).")] = None,
 ) -> SearchResponse:
     """Similar images (`target=images`) or captions (`target=texts`) for an uploaded image or an indexed image id."""
     ctype = request.headers.get("content-type", "")
@@ -68,6 +71,6 @@ async def search_image(
     else:
         query = image_id
     lv = [v.strip() for v in levels.split(",") if v.strip()] if levels else None
-    filters = Filters(bbox=parse_bbox(bbox)) if bbox else Filters()
+    filters = Filters(bbox=parse_bbox(bbox) if bbox else None, start=start, end=end)
     return await asyncio.to_thread(engine.search_image, query, target=target, k=k, levels=lv, weights=_weights(weights),
                                    filters=filters)

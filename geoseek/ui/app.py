@@ -1,0 +1,163 @@
+"""GeoSeek's Streamlit front end: `geoseek ui --api URL` (or `streamlit run geoseek/ui/app.py -- --api URL`).
+
+Talks to the GeoSeek API over HTTP only. The API URL comes from ``--api``, else the
+GEOSEEK_API_URL environment variable, else http://127.0.0.1:8000, and can be changed in the sidebar.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from datetime import date
+
+import streamlit as st
+
+from geoseek.ui.client import ApiClient, ApiError
+from geoseek.ui.views import caption_list, detail, image_grid, results_map
+
+DEFAULT_API = "http://127.0.0.1:8000"
+EXAMPLES = ["storage tanks next to a river", "many planes are parked near a terminal", "a baseball field",
+            "damaged houses and debris"]
+
+
+def default_api() -> str:
+    ap = argparse.ArgumentParser(add_help=False)
+    ap.add_argument("--api")
+    known, _ = ap.parse_known_args()
+    return known.api or os.environ.get("GEOSEEK_API_URL") or DEFAULT_API
+
+
+def parse_bbox(text: str) -> tuple[float, float, float, float] | None:
+    """'minx,miny,maxx,maxy' (WGS84 degrees) -> tuple; '' -> None; ValueError with a readable message."""
+    if not text.strip():
+        return None
+    try:
+        w, s, e, n = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError("bounding box must be four numbers: min lon, min lat, max lon, max lat") from None
+    if not (-180 <= w < e <= 180 and -90 <= s < n <= 90):
+        raise ValueError("bounding box must have min < max, longitudes in -180..180 and latitudes in -90..90")
+    return w, s, e, n
+
+
+def sidebar() -> dict:
+    """Connection, fusion weights, options and filters; returns the search settings."""
+    with st.sidebar:
+        st.title("GeoSeek")
+        st.caption("Cross-modal search over remote-sensing archives")
+        api = st.text_input("API URL", value=default_api(), key="api")
+        client = ApiClient(api)
+        fusion = {"global": 0.5, "region": 0.3, "object": 0.2}
+        try:
+            stats = client.stats()
+            fusion = stats["fusion"]
+            st.success(f"{stats['images']:,} images · {stats['captions']:,} captions · "
+                       f"{sum(stats['views'].values()):,} views")
+            st.caption(f"model `{stats['model'].get('id', '?')}`")
+        except ApiError as exc:
+            st.error(str(exc))
+        st.subheader("Fusion weights")
+        global_only = st.toggle("Global only (baseline)", key="global_only",
+                                help="One vector per image: what a plain CLIP index would return.")
+        weights = {lv: st.slider(lv.capitalize(), 0.0, 1.0, float(fusion.get(lv, 0.0)), 0.05, key=f"w_{lv}",
+                                 disabled=global_only and lv != "global") for lv in ("global", "region", "object")}
+        refine = st.checkbox("Zoom refine (text search)", key="refine",
+                             help="Look closer at the best region of the top hits (encodes crops: slower).")
+        k = st.slider("Results", 4, 48, 12, 4, key="k")
+        st.subheader("Filters")
+        bbox_text = st.text_input("Bounding box (WGS84)", key="bbox", placeholder="min lon, min lat, max lon, max lat")
+        dates = None
+        if st.checkbox("Date range", key="use_dates", help="Images without a date are left out when this is on."):
+            dates = st.date_input("Acquired between", value=(date(2000, 1, 1), date.today()), key="dates")
+    bbox, error = None, None
+    try:
+        bbox = parse_bbox(bbox_text)
+    except ValueError as exc:
+        error = str(exc)
+    start = end = None
+    if dates:
+        start, end = (dates[0], dates[1]) if len(dates) == 2 else (dates[0], dates[0])
+    return {"client": client, "api": api, "weights": weights, "levels": ["global"] if global_only else None,
+            "refine": refine, "k": k, "bbox": bbox, "start": start, "end": end, "filter_error": error}
+
+
+def text_tab(cfg: dict) -> None:
+    with st.form("text-search", border=False):
+        query = st.text_input("Describe what you are looking for", key="query",
+                              placeholder="e.g. " + EXAMPLES[0])
+        submitted = st.form_submit_button("Search", type="primary")
+    st.caption("Try: " + " · ".join(f"*{e}*" for e in EXAMPLES))
+    if submitted:
+        st.session_state.pop("text_error", None)
+        if cfg["filter_error"]:
+            st.session_state["text_error"] = cfg["filter_error"]
+        elif not query.strip():
+            st.session_state["text_error"] = "Type a description first."
+        else:
+            with st.spinner("Searching…"):
+                try:
+                    st.session_state["text_results"] = cfg["client"].search_text(
+                        query, k=cfg["k"], levels=cfg["levels"], weights=cfg["weights"], bbox=cfg["bbox"],
+                        start=cfg["start"], end=cfg["end"], refine=cfg["refine"])
+                except ApiError as exc:
+                    st.session_state["text_error"] = str(exc)
+    if "text_error" in st.session_state:
+        st.error(st.session_state["text_error"])
+    resp = st.session_state.get("text_results")
+    if resp and "text_error" not in st.session_state:
+        st.caption(f"{len(resp['results'])} results in {resp['took_ms']:.0f} ms · levels {', '.join(resp['levels'])}")
+        image_grid(cfg["api"], resp["results"], "text")
+        results_map(resp["results"])
+
+
+def image_tab(cfg: dict) -> None:
+    upload = st.file_uploader("Drop an aerial image", type=["jpg", "jpeg", "png", "tif", "tiff", "webp", "bmp"],
+                              key="upload")
+    if upload is not None:
+        try:
+            st.image(upload.getvalue(), width=200)
+        except Exception:  # noqa: BLE001 - the preview only; the API says what is wrong with the file
+            st.warning(f"{upload.name} cannot be previewed; searching will tell why.")
+        if st.button("Find similar images and captions", key="image-search", type="primary"):
+            st.session_state.pop("image_error", None)
+            if cfg["filter_error"]:
+                st.session_state["image_error"] = cfg["filter_error"]
+            else:
+                with st.spinner("Encoding the image and searching…"):
+                    try:
+                        args = dict(k=cfg["k"], levels=cfg["levels"], weights=cfg["weights"])
+                        st.session_state["image_results"] = {
+                            "images": cfg["client"].search_image(upload.getvalue(), upload.name, "images",
+                                                                 bbox=cfg["bbox"], start=cfg["start"], end=cfg["end"],
+                                                                 **args),
+                            "texts": cfg["client"].search_image(upload.getvalue(), upload.name, "texts", **args)}
+                    except ApiError as exc:
+                        st.session_state["image_error"] = str(exc)
+    if "image_error" in st.session_state:
+        st.error(st.session_state["image_error"])
+    res = st.session_state.get("image_results")
+    if res and "image_error" not in st.session_state:
+        st.markdown("**Captions that describe it**")
+        caption_list(res["texts"]["results"])
+        st.markdown("**Similar images**")
+        image_grid(cfg["api"], res["images"]["results"], "image")
+        results_map(res["images"]["results"])
+
+
+def main() -> None:
+    st.set_page_config(page_title="GeoSeek", layout="wide")
+    cfg = sidebar()
+    text, image = st.tabs(["Search by text", "Search by image"])
+    with text:
+        text_tab(cfg)
+    with image:
+        image_tab(cfg)
+    chosen = st.session_state.get("detail")
+    if chosen:
+        st.divider()
+        detail(cfg["client"], cfg["api"], chosen)
+        if st.button("Close details", key="close-details"):
+            st.session_state.pop("detail")
+            st.rerun()
+
+
+main()

@@ -1,0 +1,103 @@
+"""`geoseek ui` and `geoseek demo` (registered on the main typer app by geoseek.cli)."""
+from __future__ import annotations
+
+import signal
+import socket
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _check_ports(*ports: int) -> None:
+    from geoseek.cli import _fail
+
+    for port in ports:
+        if not _port_free(port):
+            _fail(f"port {port} on 127.0.0.1 is in use; choose another with --api-port / --ui-port")
+
+
+def _run_until_interrupted(procs: list, lines: list[str]) -> None:
+    """Print ``lines``, then wait until Ctrl-C / SIGTERM or a server exits; always stop every server."""
+    from geoseek.ui.launch import stop
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)  # `kill` must not orphan the servers
+    for line in lines:
+        typer.echo(line)
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+        typer.echo("a server stopped; shutting down the others", err=True)
+    except KeyboardInterrupt:
+        typer.echo("stopping", err=True)
+    finally:
+        stop(*procs)
+
+
+def ui(
+    api: Annotated[str, typer.Option(help="Base URL of a running `geoseek serve`.")] = "http://127.0.0.1:8000",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the UI on 127.0.0.1.")] = 8501,
+) -> None:
+    """The Streamlit front end for a running API (it talks to the API over HTTP only)."""
+    from geoseek.ui.launch import LaunchError, start_ui, wait_until_up
+    from geoseek.cli import _fail
+
+    _check_ports(port)
+    proc = start_ui(api, port)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/_stcore/health", proc, 120, "streamlit")
+    except LaunchError as exc:
+        _fail(str(exc))
+    _run_until_interrupted([proc], [f"GeoSeek UI: http://127.0.0.1:{port}  (API {api}; Ctrl-C stops)"])
+
+
+def demo(
+    index: Annotated[Path, typer.Option("--index", help="Where the demo index lives (reused by later runs).")] = Path("geoseek-demo-index"),
+    api_port: Annotated[int, typer.Option("--api-port", min=1, max=65535)] = 8000,
+    ui_port: Annotated[int, typer.Option("--ui-port", min=1, max=65535)] = 8501,
+    examples: Annotated[Optional[Path], typer.Option(help="The sample to index (default: the repository's examples/).")] = None,
+) -> None:
+    """Index the real sample in examples/ (once), start the API and the UI, and print the URL."""
+    from geoseek.cli import _fail, _setup_logging
+    from geoseek.indexer import run_index
+    from geoseek.ui.launch import LaunchError, start_api, start_ui, stop, wait_until_up
+
+    _setup_logging(False)
+    root = examples or EXAMPLES
+    srcs = [root / "rsicd_aid" / "dataset.json", root / "joplin"]
+    missing = [s for s in srcs if not s.exists()]
+    if missing:
+        _fail(f"the demo sample is missing ({missing[0]}); run from a clone of the GeoSeek repository")
+    _check_ports(api_port, ui_port)
+    typer.echo(f"indexing the sample in {root} into {index} …", err=True)
+    report = run_index(srcs, index, progress=True)
+    typer.echo(f"{report.new_images} new image(s), {report.already_indexed} already indexed; version {report.version}",
+               err=True)
+    logs = index / "demo-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    api = f"http://127.0.0.1:{api_port}"
+    procs = [start_api(index, api_port, "auto", logs / "api.log")]
+    try:
+        wait_until_up(f"{api}/v1/health", procs[0], 180, "geoseek serve")
+        procs.append(start_ui(api, ui_port, logs / "ui.log"))
+        wait_until_up(f"http://127.0.0.1:{ui_port}/_stcore/health", procs[1], 120, "streamlit")
+    except LaunchError as exc:
+        stop(*procs)
+        _fail(f"{exc}; see {logs}")
+    _run_until_interrupted(procs, [f"GeoSeek demo: open http://127.0.0.1:{ui_port}", f"API: {api}/docs  (Ctrl-C stops both)"])

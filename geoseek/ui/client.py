@@ -1,0 +1,104 @@
+"""The UI's HTTP client for the GeoSeek API: every call returns parsed JSON/bytes or raises ApiError.
+
+The UI never loads models or indices; everything it shows comes through these calls.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Any
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """A failed API call, with a message fit to show a user (no traceback)."""
+
+
+def _detail(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return resp.text[:300] or resp.reason_phrase
+    detail = body.get("detail") if isinstance(body, dict) else body
+    if isinstance(detail, list):  # FastAPI validation errors: [{"loc": [...], "msg": ...}]
+        return "; ".join(f"{'.'.join(str(x) for x in d.get('loc', [])[1:])}: {d.get('msg')}" for d in detail)
+    return str(detail)
+
+
+def _filter_fields(bbox: tuple[float, float, float, float] | None, start: date | None, end: date | None) -> dict[str, str]:
+    """Filter fields as the API takes them; dates are whole days (``end`` inclusive)."""
+    out = {}
+    if bbox:
+        out["bbox"] = ",".join(str(v) for v in bbox)
+    if start:
+        out["start"] = f"{start.isoformat()}T00:00:00"
+    if end:
+        out["end"] = f"{end.isoformat()}T23:59:59"
+    return out
+
+
+class ApiClient:
+    """Synchronous client of one GeoSeek API base URL (e.g. http://127.0.0.1:8000)."""
+
+    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 120.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        headers = {"X-API-Key": api_key} if api_key else {}
+        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            resp = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ApiError(f"cannot reach the GeoSeek API at {self.base_url} ({type(exc).__name__}); "
+                           "is `geoseek serve` running?") from None
+        if resp.status_code >= 400:
+            raise ApiError(f"{_detail(resp)} (HTTP {resp.status_code})")
+        return resp
+
+    def stats(self) -> dict:
+        """Counts, model, index kinds and the manifest's fusion weights."""
+        return self._call("GET", "/v1/stats").json()
+
+    def search_text(self, query: str, k: int = 12, levels: list[str] | None = None, weights: dict | None = None,
+                    bbox: tuple[float, float, float, float] | None = None, start: date | None = None,
+                    end: date | None = None, refine: bool = False) -> dict:
+        """POST /v1/search/text; dates are whole days (``end`` inclusive)."""
+        body: dict[str, Any] = {"query": query, "k": k, "refine": refine}
+        if levels:
+            body["levels"] = levels
+        if weights:
+            body["weights"] = weights
+        body.update({k: [float(x) for x in v.split(",")] if k == "bbox" else v
+                     for k, v in _filter_fields(bbox, start, end).items()})
+        return self._call("POST", "/v1/search/text", json=body).json()
+
+    def search_image(self, data: bytes, filename: str, target: str = "images", k: int = 12,
+                     levels: list[str] | None = None, weights: dict | None = None,
+                     bbox: tuple[float, float, float, float] | None = None, start: date | None = None,
+                     end: date | None = None, image_id: str | None = None) -> dict:
+        """POST /v1/search/image with an uploaded file (or an indexed image id when ``data`` is empty).
+
+        The bbox and date filters apply to similar images only (captions carry no place or date).
+        """
+        form: dict[str, str] = {"target": target, "k": str(k)}
+        if levels:
+            form["levels"] = ",".join(levels)
+        if weights:
+            form["weights"] = ",".join(str(weights[k]) for k in ("global", "region", "object"))
+        if target == "images":
+            form.update(_filter_fields(bbox, start, end))
+        if image_id:
+            return self._call("POST", "/v1/search/image", data={**form, "image_id": image_id}).json()
+        return self._call("POST", "/v1/search/image", data=form,
+                          files={"file": (filename, data, "application/octet-stream")}).json()
+
+    def image(self, image_id: str) -> dict:
+        """Metadata, georeference, captions and views of an indexed image."""
+        return self._call("GET", f"/v1/images/{image_id}").json()
+
+    def thumbnail(self, image_id: str, size: int = 320) -> bytes:
+        """JPEG of the whole image, long side at most ``size`` px."""
+        return self._call("GET", f"/v1/images/{image_id}/thumbnail", params={"size": size}).content

@@ -1,0 +1,103 @@
+"""Start the API and the Streamlit UI as child processes on 127.0.0.1 and wait until they answer.
+
+Used by `geoseek ui`, `geoseek demo`, the UI tests and the HTTP benchmarks: one way to start
+the real servers everywhere.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+APP = Path(__file__).resolve().parent / "app.py"
+
+
+class LaunchError(RuntimeError):
+    """A server that did not come up; the message says which and where."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(url: str, proc: subprocess.Popen, timeout_s: float, name: str) -> None:
+    """Poll ``url`` until it answers 200; LaunchError if the process exits or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise LaunchError(f"{name} exited with code {proc.returncode} before answering at {url}")
+        if time.monotonic() > deadline:
+            raise LaunchError(f"{name} did not answer at {url} within {timeout_s:.0f} s")
+        time.sleep(0.3)
+
+
+def start_api(index: Path, port: int, device: str = "cpu", log_file: Path | None = None) -> subprocess.Popen:
+    """`geoseek serve` on 127.0.0.1:port (not waited for)."""
+    out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
+    return subprocess.Popen([sys.executable, "-m", "geoseek.cli", "serve", "--index", str(index), "--port", str(port),
+                             "--device", device], stdout=out, stderr=subprocess.STDOUT)
+
+
+def start_ui(api: str, port: int, log_file: Path | None = None) -> subprocess.Popen:
+    """The Streamlit app on 127.0.0.1:port, headless, talking to ``api`` (not waited for)."""
+    out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
+    env = dict(os.environ, GEOSEEK_API_URL=api, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    return subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", "127.0.0.1",
+                             "--server.port", str(port), "--server.headless", "true", "--client.toolbarMode", "viewer",
+                             "--", "--api", api],
+                            stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+def stop(*procs: subprocess.Popen) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@contextmanager
+def served(index: Path, startup_s: float = 120, device: str = "cpu") -> Iterator[str]:
+    """The API on a free port: yields its base URL once /v1/health answers; stopped afterwards."""
+    port = free_port()
+    proc = start_api(index, port, device)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{base}/v1/health", proc, startup_s, "geoseek serve")
+        yield base
+    finally:
+        stop(proc)
+
+
+@contextmanager
+def served_ui(api: str, startup_s: float = 120) -> Iterator[str]:
+    """The Streamlit UI on a free port: yields its URL once its health endpoint answers; stopped afterwards."""
+    port = free_port()
+    proc = start_ui(api, port)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{url}/_stcore/health", proc, startup_s, "streamlit")
+        yield url
+    finally:
+        stop(proc)

@@ -1,0 +1,114 @@
+"""Streamlit rendering of search results, captions, the image detail view and the results map.
+
+Everything shown is fetched from the API through ApiClient; a failed call becomes a readable
+st.error, never a traceback.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from geoseek.ui.client import ApiClient, ApiError
+from geoseek.ui.draw import DEPTH, OBJECT, REGION, hit_overlay, views_overlay
+
+COLUMNS = 4
+LEVEL_NAMES = {"global": "global", "region": "region", "object": "object"}
+
+
+@st.cache_data(show_spinner=False, max_entries=2048)
+def thumbnail(api: str, image_id: str, size: int) -> bytes:
+    """Thumbnails are immutable per image id: cache them across reruns."""
+    return ApiClient(api).thumbnail(image_id, size)
+
+
+def _scores(hit: dict) -> str:
+    levels = " · ".join(f"{LEVEL_NAMES[lv]} {s:.3f}" for lv, s in hit["level_scores"].items())
+    return f"**{hit['score']:.3f}** fused  \n{levels}"
+
+
+def _hex(rgb: tuple[int, int, int]) -> str:
+    return "#%02x%02x%02x" % rgb
+
+
+def image_grid(api: str, hits: list[dict], key: str) -> None:
+    """Result thumbnails with their best region/object boxes, scores and a details button."""
+    if not hits:
+        st.info("No images match. Try other words, or loosen the filters.")
+        return
+    st.caption(f"Boxes: <span style='color:{_hex(REGION)}'>■ best region</span> · "
+               f"<span style='color:{_hex(OBJECT)}'>■ best object</span>", unsafe_allow_html=True)
+    for start in range(0, len(hits), COLUMNS):
+        cols = st.columns(COLUMNS)
+        for col, (rank, hit) in zip(cols, enumerate(hits[start : start + COLUMNS], start + 1)):
+            with col:
+                try:
+                    st.image(hit_overlay(thumbnail(api, hit["image_id"], 320), hit), width="stretch")
+                except ApiError as exc:
+                    st.warning(f"thumbnail unavailable: {exc}")
+                name = hit["path"].rsplit("/", 1)[-1]
+                st.markdown(f"#{rank} `{name}`  \n{_scores(hit)}")
+                if st.button("Details", key=f"{key}-details-{hit['image_id']}", width="stretch"):
+                    st.session_state["detail"] = hit["image_id"]
+
+
+def caption_list(hits: list[dict]) -> None:
+    """Image->text results: each distinct caption once (archives repeat captions across images), with its
+    best fused and per-level scores and how many of the returned hits carried it."""
+    if not hits:
+        st.info("No captions in this index.")
+        return
+    rows: dict[str, dict] = {}
+    for h in hits:  # best first: the first occurrence of a caption holds its best scores
+        row = rows.setdefault(h["text"], {"caption": h["text"], "fused": round(h["score"], 3),
+                                          **{lv: round(s, 3) for lv, s in h["level_scores"].items()}, "hits": 0})
+        row["hits"] += 1
+    st.dataframe(list(rows.values()), hide_index=True, width="stretch")
+
+
+def results_map(hits: list[dict]) -> None:
+    """Footprints of the georeferenced hits on a map (pydeck; no basemap is fetched, so it works offline)."""
+    geo = [h for h in hits if h.get("bounds_wgs84")]
+    if not geo:
+        return
+    import pydeck as pdk
+
+    shapes = [{"name": h["path"].rsplit("/", 1)[-1], "score": round(h["score"], 3),
+               "polygon": [[w, s], [e, s], [e, n], [w, n]]} for h in geo for w, s, e, n in [h["bounds_wgs84"]]]
+    lon = sum(p["polygon"][0][0] + p["polygon"][2][0] for p in shapes) / (2 * len(shapes))
+    lat = sum(p["polygon"][0][1] + p["polygon"][2][1] for p in shapes) / (2 * len(shapes))
+    layer = pdk.Layer("PolygonLayer", shapes, get_polygon="polygon", get_fill_color=[255, 150, 0, 90],
+                      get_line_color=[255, 150, 0], line_width_min_pixels=2, pickable=True)
+    st.markdown(f"**Map** · {len(geo)} georeferenced result(s) · footprints in WGS84 (no basemap is loaded)")
+    st.pydeck_chart(pdk.Deck(layers=[layer], map_style=None, tooltip={"text": "{name}\nscore {score}"},
+                             initial_view_state=pdk.ViewState(longitude=lon, latitude=lat, zoom=14)), height=320)
+
+
+def detail(client: ApiClient, api: str, image_id: str) -> None:
+    """One image: its DRIS view tree drawn over it, captions, georeference and view counts."""
+    try:
+        rec = client.image(image_id)
+        im = views_overlay(thumbnail(api, image_id, 640), rec)
+    except ApiError as exc:
+        st.error(f"Cannot show image {image_id}: {exc}")
+        return
+    name = rec["path"].rsplit("/", 1)[-1]
+    st.subheader(f"Details · {name}")
+    left, right = st.columns([3, 2])
+    with left:
+        st.image(im, width="stretch")
+        legend = " ".join(f"<span style='color:{_hex(c)}'>■ depth {d}</span>" for d, c in enumerate(DEPTH[:5]))
+        st.caption(f"DRIS views: {legend} · <span style='color:{_hex(OBJECT)}'>▫ objects</span>", unsafe_allow_html=True)
+    with right:
+        counts = {lv: sum(1 for v in rec["views"] if v["level"] == lv) for lv in ("global", "region", "object")}
+        st.markdown("**Captions**")
+        if rec["captions"]:
+            for text in dict.fromkeys(c["text"] for c in rec["captions"]):
+                st.markdown(f"- {text}")
+        else:
+            st.caption("none")
+        meta = {"size": f"{rec['width']} x {rec['height']} px", "format": rec["format"], "collection": rec["collection"],
+                "split": rec.get("split") or "-", "date": rec.get("datetime") or "-", "CRS": rec.get("crs") or "-",
+                "bounds (WGS84)": ", ".join(f"{v:.5f}" for v in rec["bounds_wgs84"]) if rec.get("bounds_wgs84") else "-",
+                "GSD": ", ".join(f"{v:.3g}" for v in rec["gsd"]) if rec.get("gsd") else "-",
+                "views": ", ".join(f"{lv} {n}" for lv, n in counts.items())}
+        st.markdown("**Georeference and metadata**")
+        st.markdown("| field | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in meta.items()))

@@ -1,0 +1,106 @@
+"""End to end in a real browser: Debian's chromium, headless, driven by Playwright, on the demo sample.
+
+The API and the UI run as real servers on 127.0.0.1 over an index of examples/ built with the
+shipped default model (what `geoseek demo` serves). Screenshots go to docs/screenshots/ (linked
+from the README).
+"""
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from geoseek.indexer import run_index
+from geoseek.ui.draw import OBJECT, REGION
+from geoseek.ui.launch import served, served_ui
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+SHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def demo_urls(tmp_path_factory):
+    index = tmp_path_factory.mktemp("demo") / "index"
+    run_index([EXAMPLES / "rsicd_aid" / "dataset.json", EXAMPLES / "joplin"], index, device="cpu", progress=False)
+    with served(index) as api, served_ui(api) as ui:
+        yield api, ui
+
+
+@pytest.fixture(scope="module")
+def page(demo_urls):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.set_default_timeout(90_000)
+        yield page
+        browser.close()
+
+
+def box_pixels(png: bytes) -> int:
+    """Pixels of exactly the region or object box colour in an image."""
+    a = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).reshape(-1, 3)
+    return int(sum((a == np.array(c)).all(axis=1).sum() for c in (REGION, OBJECT)))
+
+
+def result_images(page) -> list:
+    return page.locator("[data-testid='stImage'] img").all()
+
+
+def test_text_query_shows_thumbnails_with_boxes(page, demo_urls):
+    _, ui = demo_urls
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.goto(ui)
+    page.get_by_text("captions ·").first.wait_for()  # the sidebar has reached the API
+    page.get_by_label("Describe what you are looking for").fill("many planes are parked near a terminal")
+    page.keyboard.press("Enter")
+    page.get_by_text("results in").first.wait_for()
+    page.locator("[data-testid='stImage'] img").nth(11).wait_for()
+    imgs = result_images(page)
+    assert len(imgs) >= 12
+    # The boxes are drawn into the thumbnails: fetch what the browser shows and look for their colours.
+    with_boxes = sum(box_pixels(page.request.get(img.get_attribute("src")).body()) > 0 for img in imgs[:12])
+    assert with_boxes >= 6, with_boxes
+    assert page.get_by_text("fused").count() >= 12
+    page.screenshot(path=str(SHOTS / "text-search.png"), full_page=False)
+    page.get_by_role("button", name="Details").first.click()
+    page.get_by_text("Georeference and metadata").wait_for()
+    page.get_by_text("Details ·").scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "details.png"), full_page=False)
+
+
+def test_scene_query_shows_the_map_and_the_dris_tree(page, demo_urls):
+    _, ui = demo_urls
+    page.goto(ui)
+    page.get_by_label("Describe what you are looking for").fill("houses destroyed by a tornado")
+    page.get_by_label("Bounding box (WGS84)").fill("-94.4934,37.0706,-94.4889,37.0750")
+    page.keyboard.press("Enter")  # the bbox field first, then search
+    page.get_by_label("Describe what you are looking for").click()
+    page.keyboard.press("Enter")
+    page.get_by_text("1 georeferenced result").wait_for()
+    page.get_by_role("button", name="Details").first.click()
+    page.get_by_text("EPSG:4326").wait_for()
+    page.get_by_text("Details ·").scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "scene-details.png"), full_page=False)
+
+
+def test_upload_finds_similar_images_and_captions(page, demo_urls):
+    _, ui = demo_urls
+    page.goto(ui)
+    page.get_by_role("tab", name="Search by image").click()
+    chip = next((EXAMPLES / "rsicd_aid" / "images" / "Airport").glob("*.jpg"))
+    page.locator("input[type='file']").set_input_files(str(chip))
+    page.get_by_role("button", name="Find similar images and captions").click()
+    page.get_by_text("Captions that describe it", exact=True).wait_for()
+    page.get_by_text("Similar images", exact=True).wait_for()
+    page.locator("[data-testid='stDataFrame']").first.wait_for()
+    page.locator("[data-testid='stImage'] img").nth(8).wait_for()
+    assert len(result_images(page)) >= 9  # the upload preview + the similar images
+    page.screenshot(path=str(SHOTS / "image-search.png"), full_page=True)
