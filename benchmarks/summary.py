@@ -62,13 +62,16 @@ def headline(rec: dict | None, cap: dict | None, sp: dict | None, scenes: dict |
         rows.append([f"query p50, ms ({name})", lat["global_flat"]["p50_ms"], lat["fused_flat"]["p50_ms"],
                      f"{lat['fused_flat']['p50_ms_ratio_to_baseline']}x"])
         qps = q["qps_incl_text_encoding"]
-        rows.append([f"QPS, {qps['global_flat']['clients']} threads ({name})", qps["global_flat"]["qps"],
+        rows.append([f"QPS incl. text encoding, {qps['global_flat']['clients']} threads ({name})", qps["global_flat"]["qps"],
                      qps["fused_flat"]["qps"], f"{qps['fused_flat']['qps_ratio_to_baseline']}x"])
         mem = q["bytes_per_image"]
         rows.append([f"index bytes/image ({name})", mem["global_flat"]["total"], mem["fused_flat"]["total"],
                      f"{mem['fused_flat']['total_ratio_to_baseline']}x"])
     if scenes and "indexing" in scenes:
         ix = scenes["indexing"]["configs"]
+        rows.append(["index bytes/image, scenes: uniform tiling vs DRIS", ix["fused_uniform"]["bytes_per_image"]["total"],
+                     ix["fused_dris"]["bytes_per_image"]["total"],
+                     ratio(ix["fused_dris"]["bytes_per_image"]["total"], ix["fused_uniform"]["bytes_per_image"]["total"])])
         rows.append(["encoder calls/image, scenes: uniform tiling vs DRIS", ix["fused_uniform"]["encoder_calls_per_image"],
                      ix["fused_dris"]["encoder_calls_per_image"],
                      ratio(ix["fused_dris"]["encoder_calls_per_image"], ix["fused_uniform"]["encoder_calls_per_image"])])
@@ -183,8 +186,8 @@ def localise_section(loc: dict, out: list[str], worse: list[str]) -> None:
                              f"instead of {uni['views']['region']}.")
     out += ["## Localisation on the Joplin scene (`geoseek bench localise`)", "",
             f"Top-{first['top']} region and object views per query on the 3072x2048 post-tornado mosaic. "
-            "Each cell is overlap / cover: 'overlap' = share of hits whose box touches one of the 975 ground-truth "
-            "building boxes, 'cover' = mean share of a hit box's area that is building "
+            "Each cell is overlap / cover: 'overlap' = share of hits whose box touches a ground-truth "
+            "building box, 'cover' = mean share of a hit box's area that is building "
             f"(buildings are {100 * first['building_fraction']:.1f}% of the scene). Large boxes touch some building by "
             "size alone, so every figure stands next to chance (all views of that level). The baseline a user would "
             "build, tiling the scene into encoder-sized chips with one global vector each, is the uniform-tiling "
@@ -215,6 +218,11 @@ def speed_section(name: str, sp: dict, out: list[str], worse: list[str]) -> None
                   [[c, r["qps"], r["qps_ratio_to_baseline"]] for c, r in qps.items()]), "",
             table(["configuration", "bytes/image (FAISS)", "bytes/image (rescoring vectors)", "total", "total / baseline"],
                   [[c, r["faiss"], r["rescoring_vectors"], r["total"], r["total_ratio_to_baseline"]] for c, r in mem.items()]), ""]
+    worse.append(f"{name}: fused search p50 is {lat['fused_flat']['p50_ms_ratio_to_baseline']}x the global-only "
+                 f"baseline's and its index {mem['fused_flat']['total_ratio_to_baseline']}x the bytes per image.")
+    if "fused_flat_refine" in lat and lat["fused_flat_refine"].get("encoder_calls_per_query"):
+        worse.append(f"{name}: zoom refine costs {lat['fused_flat_refine']['encoder_calls_per_query']} encoder calls "
+                     f"per query (p50 {lat['fused_flat_refine']['p50_ms']} ms).")
     ix = sp.get("indexing")
     if ix:
         rows = [[c, r["images_per_s"], r["images_per_s_ratio_to_baseline"], r["encoder_calls_per_image"],
@@ -312,13 +320,15 @@ def plots(rec: dict | None, mini: dict | None, loc: dict | None, sp: dict | None
         fig.tight_layout(), fig.savefig(RESULTS / "recall_vs_cost.png", dpi=110), plt.close(fig)
     if loc:
         labels, overlap, chance = [], [], []
+        targets = [q for q in next(iter(loc.values()))["queries"] if q not in CONTROL_QUERIES]
         for key, r in loc.items():
             for lv in r["levels"]:
                 labels.append(f"{key.replace('_refine_', ' refine ')}\n{lv}")
-                overlap.append(r["mean"][lv]["cover"]), chance.append(r["chance"][lv]["cover"])
+                overlap.append(sum(r["queries"][q][lv]["cover"] for q in targets) / len(targets))
+                chance.append(r["chance"][lv]["cover"])
         fig, ax = plt.subplots(figsize=(9, 3.6))
         xs = range(len(labels))
-        ax.bar([x - 0.2 for x in xs], overlap, 0.4, label="top-hit cover")
+        ax.bar([x - 0.2 for x in xs], overlap, 0.4, label="top-hit cover, building queries")
         ax.bar([x + 0.2 for x in xs], chance, 0.4, label="chance (all views)")
         ax.set_xticks(list(xs), labels, fontsize=7), ax.set_ylabel("building share of hit box")
         ax.set_title("Joplin: how much of the top hits is building"), ax.legend(fontsize=8)
@@ -354,7 +364,8 @@ def main() -> int:
         missing.append("localise_joplin.json")
     if sp or sp_scenes:
         out += ["## Speed and memory (`geoseek bench speed`)", ""]
-        for name, s in (("RSICD/AID test index (chips)", sp), ("Five large scenes (Joplin post/pre, DOTA)", sp_scenes)):
+        for name, s in (("RSICD/AID test index (chips)", sp),
+                        (f"{sp_scenes['images'] if sp_scenes else 0} large scenes (Joplin post/pre, DOTA)", sp_scenes)):
             if s:
                 speed_section(name, s, out, worse)
     else:

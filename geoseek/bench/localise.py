@@ -40,7 +40,7 @@ from geoseek.indexer.rasters import RasterError
 from geoseek.models import Encoder
 from geoseek.schemas.search import Box
 from geoseek.search.engine import SearchEngine
-from geoseek.search.refine import child_windows, read_windows
+from geoseek.search.refine import best_children, child_windows, read_windows
 from geoseek.search.state import IndexState
 
 log = logging.getLogger(__name__)
@@ -137,14 +137,16 @@ def _refine(state: IndexState, boxes: np.ndarray, scores: np.ndarray, q: np.ndar
         crops = read_windows([Path(p) for p in (row.extra or {}).get("tiles", [row.path])], windows, side)
     except RasterError as exc:
         raise BenchError(f"refine cannot read the scene {row.path}: {exc}") from None
-    sims = encoder.encode_images(crops) @ q
     boxes, scores = boxes.copy(), scores.astype(np.float32)
-    refined, start = 0, 0
-    for i, ks in enumerate(kids):
-        part = sims[start : start + len(ks)]
-        start += len(ks)
-        if len(ks) and part.max() > scores[i]:  # only a better child replaces the hit, as in refine_hits
-            boxes[i], scores[i] = ks[int(np.argmax(part))], part.max()
+    with_kids = [i for i, ks in enumerate(kids) if ks]
+    per_hit, start = [], 0
+    for i in with_kids:
+        per_hit.append(crops[start : start + len(kids[i])])
+        start += len(kids[i])
+    refined = 0
+    for i, (j, best) in zip(with_kids, best_children(per_hit, q, encoder)):
+        if best > scores[i]:  # only a better child replaces the hit, as in refine_hits
+            boxes[i], scores[i] = kids[i][j], best
             refined += 1
     order = np.argsort(-scores, kind="stable")
     return boxes[order], scores[order], refined, len(crops)

@@ -29,9 +29,11 @@ def with_kind(state: IndexState, kind: str) -> IndexState:
     As the builder does, levels with fewer than ANN_MIN_VECTORS vectors stay flat; VariantError
     when no level is large enough for an ANN kind.
     """
-    levels = [lv for lv, d in state.levels.items() if kind == "flat" or d.size >= ANN_MIN_VECTORS]
+    # IVF-PQ also trains 256 centroids per sub-quantiser: FAISS refuses fewer training points.
+    need = 0 if kind == "flat" else max(ANN_MIN_VECTORS, 256) if kind == "ivfpq" else ANN_MIN_VECTORS
+    levels = [lv for lv, d in state.levels.items() if d.size >= need]
     if not levels:
-        raise VariantError(f"{kind} needs a level with at least {ANN_MIN_VECTORS} vectors; "
+        raise VariantError(f"{kind} needs a level with at least {need} vectors; "
                            + ", ".join(f"{lv} has {d.size}" for lv, d in state.levels.items()))
     new = dict(state.levels)
     for lv in levels:

@@ -86,7 +86,10 @@ class ViewEmbedder:
 
     def __call__(self, batch: list[PreparedImage]) -> list[EmbeddedImage]:
         crops = [c for p in batch for c in p.crops]
-        pooled, dense = self.encoder.encode_images_and_dense(crops)
+        if "object" in self.levels:
+            pooled, dense = self.encoder.encode_images_and_dense(crops)
+        else:  # no object views: the dense grid would be computed for nothing
+            pooled, dense = self.encoder.encode_images(crops), [None] * len(crops)
         for p in batch:
             p.crops = []  # the shard buffer keeps the rows until it is written, not the pixels
         out, start = [], 0

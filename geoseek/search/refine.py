@@ -45,6 +45,20 @@ def read_windows(paths: list[Path], windows: list[tuple[int, int, int, int]], si
         getattr(raster, "close", lambda: None)()
 
 
+def best_children(crops_per_hit: list[list[Image.Image]], query: np.ndarray, encoder: Encoder) -> list[tuple[int, float]]:
+    """Encode every hit's child crops in one batch; per hit, (index of its best child, its cosine with ``query``).
+
+    crops_per_hit: one non-empty list of crops per hit; query: (D,) unit vector.
+    """
+    sims = encoder.encode_images([c for crops in crops_per_hit for c in crops]) @ query.reshape(-1)
+    out, start = [], 0
+    for crops in crops_per_hit:
+        part, start = sims[start : start + len(crops)], start + len(crops)
+        j = int(np.argmax(part))
+        out.append((j, float(part[j])))
+    return out
+
+
 def refine_hits(state: IndexState, hits: list[ImageHit], query: np.ndarray, encoder: Encoder,
                 weights: dict[str, float], top: int = 5) -> list[ImageHit]:
     """Rescore the region term of the first ``top`` hits with zoomed-in children; returns re-ranked hits.
@@ -68,13 +82,11 @@ def refine_hits(state: IndexState, hits: list[ImageHit], query: np.ndarray, enco
         jobs.append((i, kids, crops))
     if not jobs:
         return hits
-    sims = encoder.encode_images([c for _, _, crops in jobs for c in crops]) @ query.reshape(-1)
-    out, start = list(hits), 0
-    for i, kids, _ in jobs:
-        part, start = sims[start : start + len(kids)], start + len(kids)
-        j, hit = int(np.argmax(part)), hits[i]
-        if part[j] > hit.level_scores["region"]:
-            scores = dict(hit.level_scores, region=float(part[j]))
+    out = list(hits)
+    for (i, kids, _), (j, best) in zip(jobs, best_children([crops for _, _, crops in jobs], query, encoder)):
+        hit = hits[i]
+        if best > hit.level_scores["region"]:
+            scores = dict(hit.level_scores, region=best)
             fused = sum(weights[lv] * scores[lv] for lv in weights)
             x0, y0, x1, y1 = kids[j]
             out[i] = hit.model_copy(update={"score": float(fused), "level_scores": scores,

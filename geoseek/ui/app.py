@@ -12,7 +12,7 @@ from datetime import date
 import streamlit as st
 
 from geoseek.ui.client import ApiClient, ApiError
-from geoseek.ui.views import caption_list, detail, image_grid, results_map
+from geoseek.ui.views import caption_list, client_for, detail, image_grid, results_map
 
 DEFAULT_API = "http://127.0.0.1:8000"
 EXAMPLES = ["storage tanks next to a river", "many planes are parked near a terminal", "a baseball field",
@@ -39,27 +39,38 @@ def parse_bbox(text: str) -> tuple[float, float, float, float] | None:
     return w, s, e, n
 
 
+def _index_settings(client: ApiClient) -> tuple[dict[str, float], list[str]]:
+    """The index's fusion weights and levels (generic defaults when the API cannot be reached)."""
+    fusion, levels = {"global": 0.5, "region": 0.3, "object": 0.2}, ["global", "region", "object"]
+    try:
+        stats = client.stats()
+    except ApiError as exc:
+        st.error(str(exc))
+        return fusion, levels
+    st.success(f"{stats['images']:,} images · {stats['captions']:,} captions · {sum(stats['views'].values()):,} views")
+    st.caption(f"model `{stats['model'].get('id', '?')}` · index version {stats['version']}")
+    levels = [lv for lv in ("global", "region", "object") if lv in stats["indices"]]
+    return {lv: float(stats["fusion"].get(lv, 0.0)) for lv in levels}, levels
+
+
 def sidebar() -> dict:
     """Connection, fusion weights, options and filters; returns the search settings."""
     with st.sidebar:
         st.title("GeoSeek")
         st.caption("Cross-modal search over remote-sensing archives")
         api = st.text_input("API URL", value=default_api(), key="api")
-        client = ApiClient(api)
-        fusion = {"global": 0.5, "region": 0.3, "object": 0.2}
-        try:
-            stats = client.stats()
-            fusion = stats["fusion"]
-            st.success(f"{stats['images']:,} images · {stats['captions']:,} captions · "
-                       f"{sum(stats['views'].values()):,} views")
-            st.caption(f"model `{stats['model'].get('id', '?')}`")
-        except ApiError as exc:
-            st.error(str(exc))
+        client = client_for(api)
+        fusion, levels = _index_settings(client)
+        # The sliders start at the index's own (tuned) weights, and again whenever the index changes.
+        if st.session_state.get("weights_from") != (api, fusion):
+            st.session_state["weights_from"] = (api, fusion)
+            for lv in ("global", "region", "object"):
+                st.session_state[f"w_{lv}"] = fusion.get(lv, 0.0)
         st.subheader("Fusion weights")
         global_only = st.toggle("Global only (baseline)", key="global_only",
                                 help="One vector per image: what a plain CLIP index would return.")
-        weights = {lv: st.slider(lv.capitalize(), 0.0, 1.0, float(fusion.get(lv, 0.0)), 0.05, key=f"w_{lv}",
-                                 disabled=global_only and lv != "global") for lv in ("global", "region", "object")}
+        weights = {lv: st.slider(lv.capitalize(), 0.0, 1.0, step=0.05, key=f"w_{lv}",
+                                 disabled=global_only or lv not in levels) for lv in ("global", "region", "object")}
         refine = st.checkbox("Zoom refine (text search)", key="refine",
                              help="Look closer at the best region of the top hits (encodes crops: slower).")
         k = st.slider("Results", 4, 48, 12, 4, key="k")
@@ -67,16 +78,23 @@ def sidebar() -> dict:
         bbox_text = st.text_input("Bounding box (WGS84)", key="bbox", placeholder="min lon, min lat, max lon, max lat")
         dates = None
         if st.checkbox("Date range", key="use_dates", help="Images without a date are left out when this is on."):
-            dates = st.date_input("Acquired between", value=(date(2000, 1, 1), date.today()), key="dates")
-    bbox, error = None, None
+            dates = st.date_input("Acquired between", value=(date(2000, 1, 1), date.today()), key="dates",
+                                  min_value=date(1900, 1, 1), max_value=date.today())
+    error = None
     try:
         bbox = parse_bbox(bbox_text)
     except ValueError as exc:
-        error = str(exc)
+        bbox, error = None, str(exc)
     start = end = None
-    if dates:
-        start, end = (dates[0], dates[1]) if len(dates) == 2 else (dates[0], dates[0])
-    return {"client": client, "api": api, "weights": weights, "levels": ["global"] if global_only else None,
+    if dates is not None:
+        if len(dates) == 0:
+            error = "pick a date range, or switch the date filter off"
+        else:
+            start, end = (dates[0], dates[-1])
+    changed = any(abs(weights[lv] - fusion.get(lv, 0.0)) > 1e-9 for lv in levels)
+    return {"client": client, "api": api, "levels": ["global"] if global_only else levels,
+            # The index's weights are sent by not sending any: only a user's change overrides them.
+            "weights": weights if changed and not global_only else None,
             "refine": refine, "k": k, "bbox": bbox, "start": start, "end": end, "filter_error": error}
 
 
@@ -88,6 +106,7 @@ def text_tab(cfg: dict) -> None:
     st.caption("Try: " + " · ".join(f"*{e}*" for e in EXAMPLES))
     if submitted:
         st.session_state.pop("text_error", None)
+        st.session_state.pop("detail", None)  # the details belonged to the previous results
         if cfg["filter_error"]:
             st.session_state["text_error"] = cfg["filter_error"]
         elif not query.strip():
@@ -112,6 +131,9 @@ def text_tab(cfg: dict) -> None:
 def image_tab(cfg: dict) -> None:
     upload = st.file_uploader("Drop an aerial image", type=["jpg", "jpeg", "png", "tif", "tiff", "webp", "bmp"],
                               key="upload")
+    if upload is None or st.session_state.get("image_results_for") != upload.file_id:
+        for key in ("image_results", "image_error", "image_results_for"):  # results of another (or no) upload
+            st.session_state.pop(key, None)
     if upload is not None:
         try:
             st.image(upload.getvalue(), width=200)
@@ -119,6 +141,8 @@ def image_tab(cfg: dict) -> None:
             st.warning(f"{upload.name} cannot be previewed; searching will tell why.")
         if st.button("Find similar images and captions", key="image-search", type="primary"):
             st.session_state.pop("image_error", None)
+            st.session_state.pop("detail", None)
+            st.session_state["image_results_for"] = upload.file_id
             if cfg["filter_error"]:
                 st.session_state["image_error"] = cfg["filter_error"]
             else:
@@ -137,6 +161,8 @@ def image_tab(cfg: dict) -> None:
     res = st.session_state.get("image_results")
     if res and "image_error" not in st.session_state:
         st.markdown("**Captions that describe it**")
+        if cfg["bbox"] or cfg["start"]:
+            st.caption("The bounding-box and date filters apply to similar images, not to captions.")
         caption_list(res["texts"]["results"])
         st.markdown("**Similar images**")
         image_grid(cfg["api"], res["images"]["results"], "image")
@@ -160,4 +186,5 @@ def main() -> None:
             st.rerun()
 
 
-main()
+if __name__ == "__main__":  # Streamlit runs the script as __main__; importing it (tests) runs nothing
+    main()

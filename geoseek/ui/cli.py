@@ -30,24 +30,21 @@ def _check_ports(*ports: int) -> None:
             _fail(f"port {port} on 127.0.0.1 is in use; choose another with --api-port / --ui-port")
 
 
-def _run_until_interrupted(procs: list, lines: list[str]) -> None:
-    """Print ``lines``, then wait until Ctrl-C / SIGTERM or a server exits; always stop every server."""
-    from geoseek.ui.launch import stop
-
+def _stop_on_sigterm() -> None:
+    """Turn SIGTERM into KeyboardInterrupt, so `kill` (or a timeout) runs the cleanup that stops the servers."""
     def interrupt(*_: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupt)  # `kill` must not orphan the servers
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def _serve_until_interrupted(procs: list, lines: list[str]) -> None:
+    """Print ``lines``, then wait until Ctrl-C / SIGTERM or a server exits."""
     for line in lines:
         typer.echo(line)
-    try:
-        while all(p.poll() is None for p in procs):
-            time.sleep(0.5)
-        typer.echo("a server stopped; shutting down the others", err=True)
-    except KeyboardInterrupt:
-        typer.echo("stopping", err=True)
-    finally:
-        stop(*procs)
+    while all(p.poll() is None for p in procs):
+        time.sleep(0.5)
+    typer.echo("a server stopped; shutting down the others", err=True)
 
 
 def ui(
@@ -55,16 +52,23 @@ def ui(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the UI on 127.0.0.1.")] = 8501,
 ) -> None:
     """The Streamlit front end for a running API (it talks to the API over HTTP only)."""
-    from geoseek.ui.launch import LaunchError, start_ui, wait_until_up
     from geoseek.cli import _fail
+    from geoseek.ui.launch import LaunchError, start_ui, stop, wait_until_up
 
     _check_ports(port)
-    proc = start_ui(api, port)
+    _stop_on_sigterm()
+    procs = []
     try:
-        wait_until_up(f"http://127.0.0.1:{port}/_stcore/health", proc, 120, "streamlit")
+        procs.append(start_ui(api, port))
+        wait_until_up(f"http://127.0.0.1:{port}/_stcore/health", procs[0], 120, "streamlit")
+        _serve_until_interrupted(procs, [f"GeoSeek UI: http://127.0.0.1:{port}  (API {api}; Ctrl-C stops)"])
     except LaunchError as exc:
+        stop(*procs)
         _fail(str(exc))
-    _run_until_interrupted([proc], [f"GeoSeek UI: http://127.0.0.1:{port}  (API {api}; Ctrl-C stops)"])
+    except KeyboardInterrupt:
+        typer.echo("stopping", err=True)
+    finally:
+        stop(*procs)
 
 
 def demo(
@@ -85,19 +89,26 @@ def demo(
     if missing:
         _fail(f"the demo sample is missing ({missing[0]}); run from a clone of the GeoSeek repository")
     _check_ports(api_port, ui_port)
+    _stop_on_sigterm()
     typer.echo(f"indexing the sample in {root} into {index} …", err=True)
-    report = run_index(srcs, index, progress=True)
-    typer.echo(f"{report.new_images} new image(s), {report.already_indexed} already indexed; version {report.version}",
-               err=True)
-    logs = index / "demo-logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    api = f"http://127.0.0.1:{api_port}"
-    procs = [start_api(index, api_port, "auto", logs / "api.log")]
+    procs: list = []
     try:
+        report = run_index(srcs, index, progress=True)
+        typer.echo(f"{report.new_images} new image(s), {report.already_indexed} already indexed; "
+                   f"version {report.version}", err=True)
+        logs = index / "demo-logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        api = f"http://127.0.0.1:{api_port}"
+        procs.append(start_api(index, api_port, "auto", logs / "api.log"))
         wait_until_up(f"{api}/v1/health", procs[0], 180, "geoseek serve")
         procs.append(start_ui(api, ui_port, logs / "ui.log"))
         wait_until_up(f"http://127.0.0.1:{ui_port}/_stcore/health", procs[1], 120, "streamlit")
+        _serve_until_interrupted(procs, [f"GeoSeek demo: open http://127.0.0.1:{ui_port}",
+                                         f"API: {api}/docs  (Ctrl-C stops both)"])
     except LaunchError as exc:
         stop(*procs)
-        _fail(f"{exc}; see {logs}")
-    _run_until_interrupted(procs, [f"GeoSeek demo: open http://127.0.0.1:{ui_port}", f"API: {api}/docs  (Ctrl-C stops both)"])
+        _fail(f"{exc}; see {index / 'demo-logs'}")
+    except KeyboardInterrupt:
+        typer.echo("stopping", err=True)
+    finally:
+        stop(*procs)

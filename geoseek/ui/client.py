@@ -59,8 +59,8 @@ class ApiClient:
         return resp
 
     def stats(self) -> dict:
-        """Counts, model, index kinds and the manifest's fusion weights."""
-        return self._call("GET", "/v1/stats").json()
+        """Counts, model, index kinds and the manifest's fusion weights (short timeout: it runs on every rerun)."""
+        return self._call("GET", "/v1/stats", timeout=5.0).json()
 
     def search_text(self, query: str, k: int = 12, levels: list[str] | None = None, weights: dict | None = None,
                     bbox: tuple[float, float, float, float] | None = None, start: date | None = None,

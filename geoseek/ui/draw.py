@@ -15,7 +15,9 @@ DEPTH = [(255, 255, 255), (255, 220, 0), (255, 140, 0), (255, 40, 40), (200, 0, 
 
 
 def _scaled(box: dict, sx: float, sy: float) -> tuple[float, float, float, float]:
-    return box["x0"] * sx, box["y0"] * sy, box["x1"] * sx - 1, box["y1"] * sy - 1
+    """A source-pixel box in thumbnail pixels; a box thinner than one thumbnail pixel stays one pixel wide."""
+    x0, y0 = box["x0"] * sx, box["y0"] * sy
+    return x0, y0, max(x0, box["x1"] * sx - 1), max(y0, box["y1"] * sy - 1)
 
 
 def _open(thumbnail: bytes) -> Image.Image:

@@ -51,19 +51,24 @@ def wait_until_up(url: str, proc: subprocess.Popen, timeout_s: float, name: str)
 
 def start_api(index: Path, port: int, device: str = "cpu", log_file: Path | None = None) -> subprocess.Popen:
     """`geoseek serve` on 127.0.0.1:port (not waited for)."""
-    out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
-    return subprocess.Popen([sys.executable, "-m", "geoseek.cli", "serve", "--index", str(index), "--port", str(port),
-                             "--device", device], stdout=out, stderr=subprocess.STDOUT)
+    cmd = [sys.executable, "-m", "geoseek.cli", "serve", "--index", str(index), "--port", str(port), "--device", device]
+    return _spawn(cmd, log_file, dict(os.environ))
 
 
 def start_ui(api: str, port: int, log_file: Path | None = None) -> subprocess.Popen:
     """The Streamlit app on 127.0.0.1:port, headless, talking to ``api`` (not waited for)."""
-    out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
     env = dict(os.environ, GEOSEEK_API_URL=api, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
-    return subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", "127.0.0.1",
-                             "--server.port", str(port), "--server.headless", "true", "--client.toolbarMode", "viewer",
-                             "--", "--api", api],
-                            stdout=out, stderr=subprocess.STDOUT, env=env)
+    return _spawn([sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", "127.0.0.1",
+                   "--server.port", str(port), "--server.headless", "true", "--client.toolbarMode", "viewer",
+                   "--", "--api", api], log_file, env)
+
+
+def _spawn(cmd: list[str], log_file: Path | None, env: dict[str, str]) -> subprocess.Popen:
+    """Start ``cmd`` with stdout and stderr appended to ``log_file`` (discarded without one)."""
+    if log_file is None:
+        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env)
+    with open(log_file, "ab") as out:  # the child keeps its own descriptor
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
 def stop(*procs: subprocess.Popen) -> None:

@@ -14,10 +14,16 @@ COLUMNS = 4
 LEVEL_NAMES = {"global": "global", "region": "region", "object": "object"}
 
 
+@st.cache_resource(show_spinner=False)
+def client_for(api: str) -> ApiClient:
+    """One HTTP client (connection pool) per API URL, shared across reruns."""
+    return ApiClient(api)
+
+
 @st.cache_data(show_spinner=False, max_entries=2048)
 def thumbnail(api: str, image_id: str, size: int) -> bytes:
     """Thumbnails are immutable per image id: cache them across reruns."""
-    return ApiClient(api).thumbnail(image_id, size)
+    return client_for(api).thumbnail(image_id, size)
 
 
 def _scores(hit: dict) -> str:
@@ -73,13 +79,12 @@ def results_map(hits: list[dict]) -> None:
 
     shapes = [{"name": h["path"].rsplit("/", 1)[-1], "score": round(h["score"], 3),
                "polygon": [[w, s], [e, s], [e, n], [w, n]]} for h in geo for w, s, e, n in [h["bounds_wgs84"]]]
-    lon = sum(p["polygon"][0][0] + p["polygon"][2][0] for p in shapes) / (2 * len(shapes))
-    lat = sum(p["polygon"][0][1] + p["polygon"][2][1] for p in shapes) / (2 * len(shapes))
+    view = pdk.data_utils.compute_view([pt for p in shapes for pt in p["polygon"]], view_proportion=1.0)
     layer = pdk.Layer("PolygonLayer", shapes, get_polygon="polygon", get_fill_color=[255, 150, 0, 90],
                       get_line_color=[255, 150, 0], line_width_min_pixels=2, pickable=True)
     st.markdown(f"**Map** · {len(geo)} georeferenced result(s) · footprints in WGS84 (no basemap is loaded)")
     st.pydeck_chart(pdk.Deck(layers=[layer], map_style=None, tooltip={"text": "{name}\nscore {score}"},
-                             initial_view_state=pdk.ViewState(longitude=lon, latitude=lat, zoom=14)), height=320)
+                             initial_view_state=view), height=320)
 
 
 def detail(client: ApiClient, api: str, image_id: str) -> None:

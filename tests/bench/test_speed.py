@@ -93,7 +93,8 @@ def test_bytes_per_image_counts_faiss_and_rescoring_vectors(speed_index):
     assert fused["total"] > base["total"]
 
 
-def test_speed_benchmark_reports_every_configuration_next_to_the_baseline(speed_index):
+def test_speed_benchmark_reports_every_configuration_next_to_the_baseline(speed_index, monkeypatch):
+    monkeypatch.setattr(variants, "ANN_MIN_VECTORS", 20)  # so that this small index gets an HNSW variant
     res = speed_benchmark(speed_index, sample=6, queries=8, clients=2, repeats=1, workers=1)
     state = IndexState.load(speed_index)
     assert res["images"] == 25 and res["baseline"] == BASELINE == "global_flat"
@@ -103,7 +104,12 @@ def test_speed_benchmark_reports_every_configuration_next_to_the_baseline(speed_
     assert all(row["n"] == 8 and row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"] for row in lat.values())
     assert lat[BASELINE]["p50_ms_ratio_to_baseline"] == 1.0
     assert lat["fused_flat_refine"]["encoder_calls_per_query"] > 0  # chips are larger than the 64 px input
-    assert set(q["variants_skipped"]) == {"hnsw", "ivfpq"} | ({"gpu"} if faiss.get_num_gpus() == 0 else set())
+    assert set(q["variants_skipped"]) == {"ivfpq"} | ({"gpu"} if faiss.get_num_gpus() == 0 else set())
+    assert "at least 256 vectors" in q["variants_skipped"]["ivfpq"]
+    assert {"global_hnsw", "fused_hnsw"} <= set(lat) and q["variant_kinds"]["hnsw"]["region"] == "hnsw"
+    # HNSW over ~150 vectors with efSearch 128 visits them all: it returns exactly the exact top-k.
+    assert q["recall_at_10_vs_exact"] == {"global_hnsw": 1.0, "fused_hnsw": 1.0}
+    assert q["bytes_per_image"]["fused_hnsw"]["faiss"] > q["bytes_per_image"]["fused_flat"]["faiss"]
     assert q["qps_incl_text_encoding"][BASELINE]["qps"] > 0 and "fused_flat" in q["qps_incl_text_encoding"]
     assert q["bytes_per_image"]["fused_flat"]["total_ratio_to_baseline"] > 1
     ix = res["indexing"]["configs"]

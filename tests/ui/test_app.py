@@ -146,6 +146,8 @@ def test_image_search_honours_the_date_filter(app, ui_archive):
 
 def test_result_count_and_refine_reach_the_request(app, api_url):
     app.slider(key="k").set_value(4)
+    search(app, "a road between buildings")
+    assert len(app.session_state["text_results"]["results"]) == 4  # 13 images are indexed
     app.checkbox(key="refine").check()
     app.text_input(key="bbox").input(SCENE_BBOX)  # the large scene: its regions can be split at native resolution
     search(app, "a road between buildings")

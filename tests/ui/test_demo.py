@@ -2,45 +2,48 @@
 from __future__ import annotations
 
 import signal
+import queue
 import subprocess
 import sys
-import time
+import threading
 
 import httpx
 
 from geoseek.ui.launch import free_port
 
 
-def run_demo(index, timeout_s: float = 240) -> tuple[str, str]:
+def run_demo(index, tmp_path, timeout_s: float = 240) -> tuple[str, str]:
     """Start the demo, wait for its URL line, check both servers, stop it with SIGTERM; returns (stdout, stderr)."""
     api_port, ui_port = free_port(), free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "geoseek.cli", "demo", "--index", str(index), "--api-port",
-                             str(api_port), "--ui-port", str(ui_port)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    err_file = tmp_path / f"demo-{api_port}.err"  # a file, not a pipe: progress output cannot fill it and block
+    with open(err_file, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "geoseek.cli", "demo", "--index", str(index), "--api-port",
+                                 str(api_port), "--ui-port", str(ui_port)], stdout=subprocess.PIPE, stderr=err, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
     try:
-        deadline = time.monotonic() + timeout_s
-        first = proc.stdout.readline()
-        assert time.monotonic() < deadline and first.strip() == f"GeoSeek demo: open http://127.0.0.1:{ui_port}", first
+        first = lines.get(timeout=timeout_s)
+        assert first.strip() == f"GeoSeek demo: open http://127.0.0.1:{ui_port}", first
         stats = httpx.get(f"http://127.0.0.1:{api_port}/v1/stats", timeout=10).json()
         assert stats["images"] == 241 and stats["captions"] == 1200
         assert httpx.get(f"http://127.0.0.1:{ui_port}/_stcore/health", timeout=10).status_code == 200
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
     for port in (api_port, ui_port):  # both servers were stopped with the demo
         try:
             httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
             raise AssertionError(f"a demo server still answers on port {port}")
         except httpx.ConnectError:
             pass
-    return first + out, err
+    return first, err_file.read_text()
 
 
 def test_demo_indexes_the_sample_once_and_serves_it(tmp_path):
     index = tmp_path / "demo-index"
-    _, err = run_demo(index)
+    _, err = run_demo(index, tmp_path)
     assert "241 new image(s), 0 already indexed" in err
-    _, err = run_demo(index)
+    _, err = run_demo(index, tmp_path)
     assert "0 new image(s), 241 already indexed" in err
 
 
