@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install browser demo test bench
+.PHONY: install system-deps demo test bench
 
 install: $(VENV)/.installed
 
@@ -16,12 +16,14 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 demo: install
 	$(VENV)/bin/geoseek demo
 
-# The browser tests drive Debian's chromium through Playwright (which cannot download a browser here).
-browser:
-	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the browser tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+# Debian packages the tests start for real: chromium (Playwright cannot download a browser here)
+# and PostgreSQL (the shared-catalog tests run their own server on 127.0.0.1).
+system-deps:
+	@command -v chromium >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium and postgresql for the tests"; apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium postgresql >/dev/null; }
 
-test: install browser
+test: install system-deps
 	$(PY) -m pytest
 
 # Regenerates every table and plot in benchmarks/results/ and rewrites benchmarks/README.md (about an hour here).

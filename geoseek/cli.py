@@ -48,6 +48,7 @@ def index(
     dris_threshold: Annotated[Optional[float], typer.Option("--dris-threshold", help="Cell complexity threshold.")] = None,
     dris_budget: Annotated[Optional[float], typer.Option("--dris-budget", help="Views per uniform tile (budget).")] = None,
     split: Annotated[Optional[str], typer.Option("--split", help="Comma list: index only these splits of a dataset.json.")] = None,
+    wait: Annotated[float, typer.Option("--wait", min=0, help="Seconds to wait for another indexer of this index.")] = 0.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Index images at global, region and object scale into DIR (adds only new images)."""
@@ -67,7 +68,7 @@ def index(
                               budget_per_tile=base.budget_per_tile if dris_budget is None else dris_budget, uniform=uniform)
         report = run_index(src, index, model=model, levels=_levels(levels), batch_size=batch_size, device=device,
                            shard_size=shard_size, catalog_url=catalog, dris=dris, mosaic=mosaic, workers=workers,
-                           progress=not quiet, splits=_levels(split))
+                           progress=not quiet, splits=_levels(split), wait_s=wait)
     except ValidationError as exc:
         err = exc.errors()[0]
         _fail(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}")

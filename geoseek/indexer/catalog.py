@@ -7,9 +7,13 @@ of a killed run and are removed on the next start.
 """
 from __future__ import annotations
 
+import hashlib
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, DateTime, Integer, String, Text, create_engine, delete, func, select, update
+from sqlalchemy import JSON, DateTime, Integer, String, Text, create_engine, delete, func, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -85,6 +89,30 @@ class Catalog:
         self.url = url
         self.engine: Engine = create_engine(url, future=True)
         Base.metadata.create_all(self.engine)
+
+    @contextmanager
+    def writer_lock(self, key: str, wait_s: float = 0.0) -> Iterator[None]:
+        """Writers of one index take this lock in the catalog too.
+
+        On PostgreSQL it is a session advisory lock on a hash of ``key`` (the index directory). That
+        makes indexers on different machines sharing the catalog exclusive even where file locks
+        are not (NFS). SQLite lives in the index directory, whose file lock already covers it.
+        """
+        if self.engine.dialect.name != "postgresql":
+            yield
+            return
+        lock_id = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+        with self.engine.connect() as conn:
+            deadline = time.monotonic() + wait_s
+            while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": lock_id}).scalar():
+                if time.monotonic() >= deadline:
+                    raise RuntimeError(f"another geoseek indexer holds the catalog lock for {key}"
+                                       + (f" (waited {wait_s:.0f} s)" if wait_s else "; --wait SECONDS waits for it"))
+                time.sleep(0.2)
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_id})
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)

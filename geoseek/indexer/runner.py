@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import ExitStack
 import secrets
 import time
 from collections.abc import Iterator
@@ -269,10 +270,11 @@ def run_index(srcs: list[Path], index: Path, *, model: str | None = None, levels
               batch_size: int = 64, device: str = "auto", shard_size: int = 512, catalog_url: str | None = None,
               dris: DRISParams | None = None, objects: ObjectParams | None = None, mosaic: bool = True,
               workers: int = 2, flat_max: int = FLAT_MAX, hnsw_max: int = HNSW_MAX, progress: bool = True,
-              encoder: Encoder | None = None, splits: list[str] | None = None) -> IndexReport:
+              encoder: Encoder | None = None, splits: list[str] | None = None, wait_s: float = 0.0) -> IndexReport:
     """Index ``srcs`` into the index directory ``index``; see module docstring for the guarantees.
 
     ``splits`` keeps only those splits of dataset.json sources (e.g. a test-split benchmark index).
+    ``wait_s``: how long to wait for another indexer of the same index to finish (0: refuse at once).
 
     ``encoder`` may be passed already loaded (benchmarks, long-lived workers); it must match ``model``.
     """
@@ -284,8 +286,9 @@ def run_index(srcs: list[Path], index: Path, *, model: str | None = None, levels
     items, skipped = discover(srcs, mosaic, splits)  # a bad dataset.json raises here, before anything is written
     idx = IndexDir(index)
     idx.create()
-    with idx.lock():
+    with idx.lock(wait_s), ExitStack() as held:
         catalog = Catalog(catalog_url or idx.default_catalog_url)
+        held.enter_context(catalog.writer_lock(str(idx.root.resolve()), wait_s))
         check_catalog_identity(idx, catalog)
         idx.clean_leftovers({s.name for s in catalog.shards()})
         settings = resolve_settings(catalog, model, levels, dris, objects)

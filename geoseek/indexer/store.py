@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import shutil
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -66,14 +67,23 @@ class IndexDir:
         return f"sqlite:///{(self.root / 'catalog.sqlite').resolve()}"
 
     @contextmanager
-    def lock(self):
-        """Exclusive writer lock: two indexers on one directory would interleave versions."""
+    def lock(self, wait_s: float = 0.0):
+        """Exclusive writer lock: two indexers on one directory would interleave versions.
+
+        ``wait_s``: how long to wait for another writer to finish before giving up (0: fail at once).
+        """
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / ".lock", "w") as f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise RuntimeError(f"another geoseek process is writing to {self.root}") from None
+            deadline = time.monotonic() + wait_s
+            while True:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise RuntimeError(f"another geoseek process is writing to {self.root}"
+                                           + (f" (waited {wait_s:.0f} s)" if wait_s else "; --wait SECONDS waits for it")) from None
+                    time.sleep(0.2)
             try:
                 yield
             finally:

@@ -49,9 +49,11 @@ def wait_until_up(url: str, proc: subprocess.Popen, timeout_s: float, name: str)
         time.sleep(0.3)
 
 
-def start_api(index: Path, port: int, device: str = "cpu", log_file: Path | None = None) -> subprocess.Popen:
-    """`geoseek serve` on 127.0.0.1:port (not waited for)."""
+def start_api(index: Path, port: int, device: str = "cpu", log_file: Path | None = None,
+              catalog: str | None = None) -> subprocess.Popen:
+    """`geoseek serve` on 127.0.0.1:port (not waited for); ``catalog``: a shared catalog's SQLAlchemy URL."""
     cmd = [sys.executable, "-m", "geoseek.cli", "serve", "--index", str(index), "--port", str(port), "--device", device]
+    cmd += ["--catalog", catalog] if catalog else []
     return _spawn(cmd, log_file, dict(os.environ))
 
 
@@ -83,10 +85,10 @@ def stop(*procs: subprocess.Popen) -> None:
 
 
 @contextmanager
-def served(index: Path, startup_s: float = 120, device: str = "cpu") -> Iterator[str]:
+def served(index: Path, startup_s: float = 120, device: str = "cpu", catalog: str | None = None) -> Iterator[str]:
     """The API on a free port: yields its base URL once /v1/health answers; stopped afterwards."""
     port = free_port()
-    proc = start_api(index, port, device)
+    proc = start_api(index, port, device, catalog=catalog)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(f"{base}/v1/health", proc, startup_s, "geoseek serve")
