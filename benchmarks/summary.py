@@ -216,8 +216,10 @@ def speed_section(name: str, sp: dict, out: list[str], worse: list[str]) -> None
     mem = q["bytes_per_image"]
     out += [table(["configuration", "QPS (text encoding incl.)", "QPS / baseline"],
                   [[c, r["qps"], r["qps_ratio_to_baseline"]] for c, r in qps.items()]), "",
-            table(["configuration", "bytes/image (FAISS)", "bytes/image (rescoring vectors)", "total", "total / baseline"],
-                  [[c, r["faiss"], r["rescoring_vectors"], r["total"], r["total_ratio_to_baseline"]] for c, r in mem.items()]), ""]
+            table(["configuration", "bytes/image (FAISS)", "(rescoring vectors)", "(view metadata)", "total",
+                   "total / baseline"],
+                  [[c, r["faiss"], r["rescoring_vectors"], r.get("view_metadata", "-"), r["total"],
+                    r["total_ratio_to_baseline"]] for c, r in mem.items()]), ""]
     worse.append(f"{name}: fused search p50 is {lat['fused_flat']['p50_ms_ratio_to_baseline']}x the global-only "
                  f"baseline's and its index {mem['fused_flat']['total_ratio_to_baseline']}x the bytes per image.")
     if "fused_flat_refine" in lat and lat["fused_flat_refine"].get("encoder_calls_per_query"):

@@ -67,23 +67,28 @@ def on_gpu(state: IndexState) -> IndexState:
 
 
 def index_bytes(state: IndexState, levels: list[str]) -> dict[str, int]:
-    """Bytes per level: the FAISS index as serialised, and the float16 vectors kept for exact rescoring."""
-    out = {"faiss": 0, "rescoring_vectors": 0}
+    """Bytes per level: the FAISS index as serialised, the float16 vectors kept for exact rescoring, and the
+    per-view arrays search holds in memory (boxes, WGS84 bounds, image index, depth)."""
+    out = {"faiss": 0, "rescoring_vectors": 0, "view_metadata": 0}
     for lv in levels:
         data = state.levels[lv]
         out["faiss"] += int(faiss.serialize_index(data.index).nbytes)  # CPU indices only
         out["rescoring_vectors"] += int(data.vectors.nbytes)
+        out["view_metadata"] += sum(int(a.nbytes) for a in (data.bbox, data.node_box, data.bounds, data.image_idx, data.depth))
     return out
 
 
 def bytes_per_image(state: IndexState, levels: list[str], rescoring: bool) -> dict[str, float]:
-    """Index memory per image (bytes): FAISS, plus the rescoring vectors when the search reads them.
+    """Index memory per image (bytes): FAISS, plus the rescoring vectors and view metadata when search reads them.
 
-    The global-only baseline (one vector per image in a flat index) needs no rescoring vectors;
-    fused search rescores candidates exactly, so its vectors are part of its footprint.
+    A plain global-only index (clip-retrieval style: one vector per image, flat) needs neither: its
+    FAISS row is the image. Fused search rescores candidates exactly and returns boxes, so its
+    vectors and per-view metadata are part of its footprint.
     """
     n = max(1, len(state.images.ids))
     b = index_bytes(state, levels)
-    total = b["faiss"] + (b["rescoring_vectors"] if rescoring else 0)
-    return {"faiss": round(b["faiss"] / n, 1), "rescoring_vectors": round(b["rescoring_vectors"] / n, 1) if rescoring else 0.0,
+    extra = ("rescoring_vectors", "view_metadata") if rescoring else ()
+    total = b["faiss"] + sum(b[k] for k in extra)
+    return {"faiss": round(b["faiss"] / n, 1), **{k: round(b[k] / n, 1) if k in extra else 0.0
+                                                   for k in ("rescoring_vectors", "view_metadata")},
             "total": round(total / n, 1)}

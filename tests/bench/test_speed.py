@@ -90,7 +90,10 @@ def test_bytes_per_image_counts_faiss_and_rescoring_vectors(speed_index):
     fused = bytes_per_image(state, ["global", "region", "object"], rescoring=True)
     views = sum(state.levels[lv].size for lv in state.levels)
     assert fused["rescoring_vectors"] == pytest.approx(views * d * 2 / n, abs=0.1)
-    assert fused["total"] > base["total"]
+    # Per view: bbox and node box (4 int32 each), WGS84 bounds (4 float64), image index (int32), depth (int16).
+    assert fused["view_metadata"] == pytest.approx(views * (16 + 16 + 32 + 4 + 2) / n, abs=0.1)
+    assert fused["total"] == pytest.approx(fused["faiss"] + fused["rescoring_vectors"] + fused["view_metadata"], abs=0.2)
+    assert base["view_metadata"] == 0.0 and fused["total"] > base["total"]
 
 
 def test_speed_benchmark_reports_every_configuration_next_to_the_baseline(speed_index, monkeypatch):
