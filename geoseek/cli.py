@@ -49,6 +49,9 @@ def index(
     dris_budget: Annotated[Optional[float], typer.Option("--dris-budget", help="Views per uniform tile (budget).")] = None,
     split: Annotated[Optional[str], typer.Option("--split", help="Comma list: index only these splits of a dataset.json.")] = None,
     wait: Annotated[float, typer.Option("--wait", min=0, help="Seconds to wait for another indexer of this index.")] = 0.0,
+    engine: Annotated[str, typer.Option(help="local (threads here) | ray (Ray Data actors: one per GPU, or CPU workers).")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Ray cluster to join ('auto': the running one); "
+                                                       "default: a local Ray.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Index images at global, region and object scale into DIR (adds only new images)."""
@@ -60,6 +63,8 @@ def index(
     from pydantic import ValidationError
     from sqlalchemy.exc import SQLAlchemyError
 
+    if engine not in ("local", "ray"):
+        _fail(f"--engine must be 'local' or 'ray'; got '{engine}'")
     try:
         dris = None
         if uniform or dris_threshold is not None or dris_budget is not None:
@@ -68,7 +73,7 @@ def index(
                               budget_per_tile=base.budget_per_tile if dris_budget is None else dris_budget, uniform=uniform)
         report = run_index(src, index, model=model, levels=_levels(levels), batch_size=batch_size, device=device,
                            shard_size=shard_size, catalog_url=catalog, dris=dris, mosaic=mosaic, workers=workers,
-                           progress=not quiet, splits=_levels(split), wait_s=wait)
+                           progress=not quiet, splits=_levels(split), wait_s=wait, engine=engine, ray_address=ray_address)
     except ValidationError as exc:
         err = exc.errors()[0]
         _fail(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}")

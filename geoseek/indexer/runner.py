@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
-from contextlib import ExitStack
 import secrets
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,6 +139,30 @@ def _prepared_stream(todo: list[tuple[SourceItem, str]], side: int, settings: In
             if nxt < len(todo):
                 futures.append(pool.submit(prepare_image, *todo[nxt], side, settings.dris, regions))
                 nxt += 1
+
+
+def _embedded_stream(todo: list[tuple[SourceItem, str]], encoder: Encoder, settings: IndexSettings, batch_size: int,
+                     workers: int, skipped: list[SkippedInput], engine: str, ray_address: str | None,
+                     device: str) -> Iterator[list[EmbeddedImage]]:
+    """Embedded images in input order, in batches: the local engine (threads + this process's encoder) or Ray."""
+    if engine == "ray":
+        from geoseek.indexer.ray_engine import ray_embedded
+
+        for e in ray_embedded(todo, model=settings.model, device=device, levels=settings.levels, dris=settings.dris,
+                              objects=settings.objects, batch_size=batch_size, address=ray_address, skipped=skipped):
+            yield [e]
+        return
+    embedder = ViewEmbedder(encoder, settings.levels, settings.objects)
+    batch: list[PreparedImage] = []
+    n_views = 0
+    for prepared in _prepared_stream(todo, encoder.image_size, settings, workers, skipped):
+        batch.append(prepared)
+        n_views += len(prepared.nodes)
+        if n_views >= batch_size:
+            yield embedder(batch)
+            batch, n_views = [], 0
+    if batch:
+        yield embedder(batch)
 
 
 class ShardBuffer:
@@ -270,11 +294,13 @@ def run_index(srcs: list[Path], index: Path, *, model: str | None = None, levels
               batch_size: int = 64, device: str = "auto", shard_size: int = 512, catalog_url: str | None = None,
               dris: DRISParams | None = None, objects: ObjectParams | None = None, mosaic: bool = True,
               workers: int = 2, flat_max: int = FLAT_MAX, hnsw_max: int = HNSW_MAX, progress: bool = True,
-              encoder: Encoder | None = None, splits: list[str] | None = None, wait_s: float = 0.0) -> IndexReport:
+              encoder: Encoder | None = None, splits: list[str] | None = None, wait_s: float = 0.0,
+              engine: str = "local", ray_address: str | None = None) -> IndexReport:
     """Index ``srcs`` into the index directory ``index``; see module docstring for the guarantees.
 
     ``splits`` keeps only those splits of dataset.json sources (e.g. a test-split benchmark index).
     ``wait_s``: how long to wait for another indexer of the same index to finish (0: refuse at once).
+    ``engine``: "local" (threads in this process) or "ray" (Ray Data actors; ``ray_address`` joins a cluster).
 
     ``encoder`` may be passed already loaded (benchmarks, long-lived workers); it must match ``model``.
     """
@@ -310,26 +336,15 @@ def run_index(srcs: list[Path], index: Path, *, model: str | None = None, levels
                              {"settings": settings.to_json(encoder.id, encoder.checksum)})
         if hashed.known_captions and (n := buffer.add_captions(hashed.known_captions)):
             log.info("%d new caption(s) for already-indexed images", n)
-        embedder = ViewEmbedder(encoder, settings.levels, settings.objects)
-        views = 0
+        views = indexed = 0
         bar = tqdm(total=len(todo), unit="img", desc="indexing", disable=not progress or not todo)
-        batch: list[PreparedImage] = []
-        n_views_batch = 0
-        indexed = 0
-        for prepared in _prepared_stream(todo, encoder.image_size, settings, workers, skipped):
-            indexed += 1
-            batch.append(prepared)
-            n_views_batch += len(prepared.nodes)
-            if n_views_batch >= batch_size:
-                buffer.add(embedder(batch))
-                bar.update(len(batch))
-                batch, n_views_batch = [], 0
-                if len(buffer.images) >= shard_size:
-                    views += buffer.flush()
-                    bar.set_postfix(views_per_s=f"{views / max(1e-9, time.perf_counter() - start):.1f}")
-        if batch:
-            buffer.add(embedder(batch))
-            bar.update(len(batch))
+        for embedded in _embedded_stream(todo, encoder, settings, batch_size, workers, skipped, engine, ray_address, device):
+            buffer.add(embedded)
+            indexed += len(embedded)
+            bar.update(len(embedded))
+            if len(buffer.images) >= shard_size:
+                views += buffer.flush()
+                bar.set_postfix(views_per_s=f"{views / max(1e-9, time.perf_counter() - start):.1f}")
         views += buffer.flush()
         bar.close()
         catalog.record_skipped(skipped)
