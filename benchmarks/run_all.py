@@ -13,6 +13,7 @@ Steps (each writes its JSON under benchmarks/results/; all use the shipped defau
   caption     `geoseek bench caption` on test against a train-split index, global-only vs fused
   localise    `geoseek bench localise` on the Joplin mosaic: DRIS vs uniform x refine off/on
   speed       `geoseek bench speed` on the RSICD test index and on a five-scene index
+  engines     benchmarks/engines.py: `geoseek index --engine local` vs `--engine ray`
   summary     benchmarks/summary.py: benchmarks/README.md and the PNG plots
 
 Every step shells out to the same `geoseek` commands a user runs. Steps run in the order above;
@@ -37,7 +38,7 @@ JOPLIN = DATA / "joplin_xview2"
 SCENES = [JOPLIN / "post_mosaic_3072x2048.jpg", JOPLIN / "pre_mosaic_2048x2048.jpg",
           *sorted((DATA / "dota_samples" / "images").iterdir())]
 LOCALISE_QUERIES = ["buildings", "houses destroyed by a tornado", "a road"]
-STEPS = ["dris", "throughput", "full_index", "recall", "caption", "localise", "speed", "summary"]
+STEPS = ["dris", "throughput", "full_index", "recall", "caption", "localise", "speed", "engines", "summary"]
 
 
 def run(*args: str | Path) -> str:
@@ -138,6 +139,7 @@ def main() -> int:
         "caption": step_caption,
         "localise": step_localise,
         "speed": step_speed,
+        "engines": lambda w: script("engines.py"),
         "summary": lambda w: script("summary.py"),
     }
     started = time.perf_counter()

@@ -377,6 +377,13 @@ def main() -> int:
     out.append("")
     other_sections(load("dris_joplin.json"), load("throughput.json"), load("full_index_rsicd_aid150.json"),
                    load("search_latency.json"), out)
+    eng = load("engines.json")
+    if eng:
+        m = eng["seconds_median"]
+        out += ["## Indexing engines (`benchmarks/engines.py`)", "",
+                f"`{eng['command']}` on {eng['input']}, {eng['cpus']} CPUs, median of {eng['repeats']} runs: local "
+                f"{m['local']} s, Ray {m['ray']} s ({eng['ray_over_local']}x; {eng['note']}). Same index from both: "
+                f"{eng['identical_index']}.", ""]
     out += ["`search_example_rsicd.json`: one text query through the CLI and through a real server, with its hits.", ""]
     if missing:
         out += ["Missing (run the step in run_all.py): " + ", ".join(missing), ""]
