@@ -26,8 +26,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from geoseek.bench.recall import BenchError, split_queries
-from geoseek.indexer.sources import content_ids, read_dataset
+from geoseek.bench.recall import BenchError, split_items, split_queries
 from geoseek.schemas.search import MAX_K, Weights
 from geoseek.search.engine import SearchEngine
 
@@ -74,15 +73,6 @@ def score_captions(captions: list[str], references: list[list[str]]) -> dict[str
     return {name: round(float(s), 4) for name, s in zip(METRICS, [*bleu, cider])}
 
 
-def _split_files(dataset: Path, split: str) -> dict[str, Path]:
-    """Image id (as the indexer assigns it) -> the file of each image of the split."""
-    files: dict[str, Path] = {}
-    for it in read_dataset(dataset)[0]:
-        if it.split == split:
-            files.setdefault(content_ids(it.paths)[0], it.paths[0])
-    return files
-
-
 def caption_benchmark(index: Path, dataset: Path, split: str = "test", levels: list[str] | None = None,
                       weights: Weights | None = None, candidates: int = 15, engine: SearchEngine | None = None,
                       progress: bool = True, examples: int = 5) -> dict:
@@ -97,7 +87,8 @@ def caption_benchmark(index: Path, dataset: Path, split: str = "test", levels: l
     if not pool.text_ids:
         raise BenchError(f"{index} holds no captions; build the caption pool from the train split "
                          "(`geoseek index DATASET --split train --index DIR`)")
-    image_ids, entries = split_queries(dataset, split)
+    items = split_items(dataset, split)  # hashes the split's files once, for the ids and the query files
+    image_ids, entries = split_queries(dataset, split, items)
     leaked = set(image_ids) & (set(state.images.ids) | set(pool.image_ids))
     if leaked:
         raise BenchError(f"the index holds {len(leaked)} image(s) of split '{split}', whose own captions would be "
@@ -108,7 +99,9 @@ def caption_benchmark(index: Path, dataset: Path, split: str = "test", levels: l
         references.setdefault(iid, []).append(text)
     if not references:
         raise BenchError(f"{dataset}: split '{split}' has no captions to score against")
-    files = _split_files(dataset, split)
+    files: dict[str, Path] = {}
+    for iid, it in items:
+        files.setdefault(iid, it.paths[0])
     row_of = {tid: r for r, tid in enumerate(pool.text_ids)}
     chosen, top1, used = [], [], None
     for iid in tqdm(references, desc="captioning", disable=not progress, leave=False):

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from geoseek.indexer.sources import content_ids, read_dataset
+from geoseek.indexer.sources import SourceItem, content_ids, read_dataset
 from geoseek.models.training.metrics import KS, mean_recall, recall_at_k
 from geoseek.schemas.search import Weights
 from geoseek.search.engine import SearchEngine
@@ -29,15 +29,20 @@ class BenchError(ValueError):
     """A benchmark that cannot be run as asked (wrong split, index and dataset disagree)."""
 
 
-def split_queries(dataset: Path, split: str) -> tuple[list[str], list[tuple[str, str]]]:
-    """(image ids of the split, caption entries as (text, image id)), ids as the indexer assigns them."""
+def split_items(dataset: Path, split: str) -> list[tuple[str, SourceItem]]:
+    """(image id as the indexer assigns it, dataset item) for every image of the split, in file order."""
     items, _ = read_dataset(dataset)
     chosen = [it for it in items if it.split == split]
     if not chosen:
         raise BenchError(f"{dataset}: no images in split '{split}'")
+    return [(content_ids(it.paths)[0], it) for it in chosen]
+
+
+def split_queries(dataset: Path, split: str, items: list[tuple[str, SourceItem]] | None = None
+                  ) -> tuple[list[str], list[tuple[str, str]]]:
+    """(image ids of the split, caption entries as (text, image id)); ``items``: split_items' result, if at hand."""
     image_ids, entries = [], []
-    for it in chosen:
-        iid = content_ids(it.paths)[0]
+    for iid, it in items or split_items(dataset, split):
         if iid not in image_ids:
             image_ids.append(iid)
         entries += [(c.strip(), iid) for c in it.captions if c.strip()]

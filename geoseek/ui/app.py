@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from datetime import date
 
 import streamlit as st
@@ -98,6 +99,30 @@ def sidebar() -> dict:
             "refine": refine, "k": k, "bbox": bbox, "start": start, "end": end, "filter_error": error}
 
 
+def run_search(cfg: dict, key: str, spinner: str, search: Callable[[], dict], problem: str | None = None) -> None:
+    """Run one submitted search; its outcome (results, or a one-line error) is kept as ``{key}_results`` /
+    ``{key}_error`` in the session, and the details of earlier results are closed."""
+    st.session_state.pop(f"{key}_error", None)
+    st.session_state.pop("detail", None)
+    problem = cfg["filter_error"] or problem
+    if problem:
+        st.session_state[f"{key}_error"] = problem
+        return
+    with st.spinner(spinner):
+        try:
+            st.session_state[f"{key}_results"] = search()
+        except ApiError as exc:
+            st.session_state[f"{key}_error"] = str(exc)
+
+
+def outcome(key: str) -> dict | None:
+    """The kept results of a search, or None after showing its error."""
+    if f"{key}_error" in st.session_state:
+        st.error(st.session_state[f"{key}_error"])
+        return None
+    return st.session_state.get(f"{key}_results")
+
+
 def text_tab(cfg: dict) -> None:
     with st.form("text-search", border=False):
         query = st.text_input("Describe what you are looking for", key="query",
@@ -105,24 +130,11 @@ def text_tab(cfg: dict) -> None:
         submitted = st.form_submit_button("Search", type="primary")
     st.caption("Try: " + " · ".join(f"*{e}*" for e in EXAMPLES))
     if submitted:
-        st.session_state.pop("text_error", None)
-        st.session_state.pop("detail", None)  # the details belonged to the previous results
-        if cfg["filter_error"]:
-            st.session_state["text_error"] = cfg["filter_error"]
-        elif not query.strip():
-            st.session_state["text_error"] = "Type a description first."
-        else:
-            with st.spinner("Searching…"):
-                try:
-                    st.session_state["text_results"] = cfg["client"].search_text(
-                        query, k=cfg["k"], levels=cfg["levels"], weights=cfg["weights"], bbox=cfg["bbox"],
-                        start=cfg["start"], end=cfg["end"], refine=cfg["refine"])
-                except ApiError as exc:
-                    st.session_state["text_error"] = str(exc)
-    if "text_error" in st.session_state:
-        st.error(st.session_state["text_error"])
-    resp = st.session_state.get("text_results")
-    if resp and "text_error" not in st.session_state:
+        run_search(cfg, "text", "Searching…", lambda: cfg["client"].search_text(
+            query, k=cfg["k"], levels=cfg["levels"], weights=cfg["weights"], bbox=cfg["bbox"], start=cfg["start"],
+            end=cfg["end"], refine=cfg["refine"]), None if query.strip() else "Type a description first.")
+    resp = outcome("text")
+    if resp:
         st.caption(f"{len(resp['results'])} results in {resp['took_ms']:.0f} ms · levels {', '.join(resp['levels'])}")
         image_grid(cfg["api"], resp["results"], "text")
         results_map(resp["results"])
@@ -140,26 +152,14 @@ def image_tab(cfg: dict) -> None:
         except Exception:  # noqa: BLE001 - the preview only; the API says what is wrong with the file
             st.warning(f"{upload.name} cannot be previewed; searching will tell why.")
         if st.button("Find similar images and captions", key="image-search", type="primary"):
-            st.session_state.pop("image_error", None)
-            st.session_state.pop("detail", None)
             st.session_state["image_results_for"] = upload.file_id
-            if cfg["filter_error"]:
-                st.session_state["image_error"] = cfg["filter_error"]
-            else:
-                with st.spinner("Encoding the image and searching…"):
-                    try:
-                        args = dict(k=cfg["k"], levels=cfg["levels"], weights=cfg["weights"])
-                        st.session_state["image_results"] = {
-                            "images": cfg["client"].search_image(upload.getvalue(), upload.name, "images",
-                                                                 bbox=cfg["bbox"], start=cfg["start"], end=cfg["end"],
-                                                                 **args),
-                            "texts": cfg["client"].search_image(upload.getvalue(), upload.name, "texts", **args)}
-                    except ApiError as exc:
-                        st.session_state["image_error"] = str(exc)
-    if "image_error" in st.session_state:
-        st.error(st.session_state["image_error"])
-    res = st.session_state.get("image_results")
-    if res and "image_error" not in st.session_state:
+            data, client, args = upload.getvalue(), cfg["client"], dict(k=cfg["k"], levels=cfg["levels"], weights=cfg["weights"])
+            run_search(cfg, "image", "Encoding the image and searching…", lambda: {
+                "images": client.search_image(data, upload.name, "images", bbox=cfg["bbox"], start=cfg["start"],
+                                              end=cfg["end"], **args),
+                "texts": client.search_image(data, upload.name, "texts", **args)})
+    res = outcome("image")
+    if res:
         st.markdown("**Captions that describe it**")
         if cfg["bbox"] or cfg["start"]:
             st.caption("The bounding-box and date filters apply to similar images, not to captions.")

@@ -71,8 +71,9 @@ class ApiClient:
             body["levels"] = levels
         if weights:
             body["weights"] = weights
-        body.update({k: [float(x) for x in v.split(",")] if k == "bbox" else v
-                     for k, v in _filter_fields(bbox, start, end).items()})
+        body.update(_filter_fields(None, start, end))
+        if bbox:
+            body["bbox"] = list(bbox)
         return self._call("POST", "/v1/search/text", json=body).json()
 
     def search_image(self, data: bytes, filename: str, target: str = "images", k: int = 12,

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import httpx
@@ -85,26 +85,22 @@ def stop(*procs: subprocess.Popen) -> None:
 
 
 @contextmanager
-def served(index: Path, startup_s: float = 120, device: str = "cpu", catalog: str | None = None) -> Iterator[str]:
-    """The API on a free port: yields its base URL once /v1/health answers; stopped afterwards."""
-    port = free_port()
-    proc = start_api(index, port, device, catalog=catalog)
-    base = f"http://127.0.0.1:{port}"
+def _serving(proc: subprocess.Popen, base: str, health: str, startup_s: float, name: str) -> Iterator[str]:
     try:
-        wait_until_up(f"{base}/v1/health", proc, startup_s, "geoseek serve")
+        wait_until_up(base + health, proc, startup_s, name)
         yield base
     finally:
         stop(proc)
 
 
-@contextmanager
-def served_ui(api: str, startup_s: float = 120) -> Iterator[str]:
-    """The Streamlit UI on a free port: yields its URL once its health endpoint answers; stopped afterwards."""
+def served(index: Path, startup_s: float = 120, device: str = "cpu", catalog: str | None = None) -> AbstractContextManager[str]:
+    """The API on a free port: a context yielding its base URL once /v1/health answers; stopped afterwards."""
     port = free_port()
-    proc = start_ui(api, port)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{url}/_stcore/health", proc, startup_s, "streamlit")
-        yield url
-    finally:
-        stop(proc)
+    return _serving(start_api(index, port, device, catalog=catalog), f"http://127.0.0.1:{port}", "/v1/health",
+                    startup_s, "geoseek serve")
+
+
+def served_ui(api: str, startup_s: float = 120) -> AbstractContextManager[str]:
+    """The Streamlit UI on a free port: a context yielding its URL once it answers; stopped afterwards."""
+    port = free_port()
+    return _serving(start_ui(api, port), f"http://127.0.0.1:{port}", "/_stcore/health", startup_s, "streamlit")
