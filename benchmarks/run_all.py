@@ -14,10 +14,11 @@ Steps (each writes its JSON under benchmarks/results/; all use the shipped defau
   localise    `geoseek bench localise` on the Joplin mosaic: DRIS vs uniform x refine off/on
   speed       `geoseek bench speed` on the RSICD test index and on a five-scene index
   engines     benchmarks/engines.py: `geoseek index --engine local` vs `--engine ray`
+  stores      benchmarks/stores.py: FAISS vs Milvus Lite as the store of the RSICD test index
   summary     benchmarks/summary.py: benchmarks/README.md and the PNG plots
 
 Every step shells out to the same `geoseek` commands a user runs. Steps run in the order above;
-`recall` builds the test index that `speed` measures, so run them together.
+`recall` builds the test index that `speed` and `stores` measure, so run them together.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ JOPLIN = DATA / "joplin_xview2"
 SCENES = [JOPLIN / "post_mosaic_3072x2048.jpg", JOPLIN / "pre_mosaic_2048x2048.jpg",
           *sorted((DATA / "dota_samples" / "images").iterdir())]
 LOCALISE_QUERIES = ["buildings", "houses destroyed by a tornado", "a road"]
-STEPS = ["dris", "throughput", "full_index", "recall", "caption", "localise", "speed", "engines", "summary"]
+STEPS = ["dris", "throughput", "full_index", "recall", "caption", "localise", "speed", "engines", "stores", "summary"]
 
 
 def run(*args: str | Path) -> str:
@@ -114,10 +115,15 @@ def step_localise(work: Path) -> None:
     (RESULTS / "localise_joplin.json").write_text(json.dumps(out, indent=2) + "\n")
 
 
-def step_speed(work: Path) -> None:
+def test_index(work: Path) -> Path:
     test = work / "recall" / "rsicd-test"
     if not (test / "CURRENT").is_file():
         raise SystemExit(f"{test} is missing: run the 'recall' step first")
+    return test
+
+
+def step_speed(work: Path) -> None:
+    test = test_index(work)
     geoseek("bench", "speed", "--index", test, "--out", RESULTS / "speed_rsicd_test.json")
     scenes = fresh_index(work / "scenes", *SCENES)
     geoseek("bench", "speed", "--index", scenes, "--sample", len(SCENES), "--out", RESULTS / "speed_scenes.json")
@@ -140,6 +146,7 @@ def main() -> int:
         "localise": step_localise,
         "speed": step_speed,
         "engines": lambda w: script("engines.py"),
+        "stores": lambda w: script("stores.py", "--index", test_index(w)),
         "summary": lambda w: script("summary.py"),
     }
     started = time.perf_counter()

@@ -337,6 +337,30 @@ def plots(rec: dict | None, mini: dict | None, loc: dict | None, sp: dict | None
         fig.tight_layout(), fig.savefig(RESULTS / "localise_joplin.png", dpi=110), plt.close(fig)
 
 
+def scaling_sections(eng: dict | None, st: dict | None, out: list[str]) -> None:
+    """Local vs Ray indexing, and FAISS vs Milvus Lite as the store of one index."""
+    if eng:
+        m = eng["seconds_median"]
+        out += ["## Indexing engines (`benchmarks/engines.py`)", "",
+                f"`{eng['command']}` on {eng['input']}, {eng['cpus']} CPUs, median of {eng['repeats']} runs: local "
+                f"{m['local']} s, Ray {m['ray']} s ({eng['ray_over_local']}x; {eng['note']}). Same index from both: "
+                f"{eng['identical_index']}.", ""]
+    if st:
+        r, lat = st["recall"], st["latency"]
+        out += ["## Vector stores (`benchmarks/stores.py`)", "",
+                f"{st['index']}. FAISS: {st['stores']['faiss']}; Milvus Lite: {st['stores']['milvus_lite']} "
+                f"(filled in {lat['fill_seconds']} s). {st['note']}.", "",
+                "| | FAISS | Milvus Lite | Milvus / FAISS |", "|---|---|---|---|",
+                f"| mR (t2i R@10) | {r['faiss']['mR']} ({r['faiss']['t2i']['R@10']}) | {r['milvus_lite']['mR']} "
+                f"({r['milvus_lite']['t2i']['R@10']}) | recall identical: {st['recall_identical']} |"]
+        for case in ("t2i_fused", "t2i_global_only", "i2i_fused"):
+            c = lat[case]
+            out.append(f"| {case} p50 / p95 ms (same top-10: {c['identical_top10']}) | {c['faiss']['p50_ms']} / "
+                       f"{c['faiss']['p95_ms']} | {c['milvus_lite']['p50_ms']} / {c['milvus_lite']['p95_ms']} | "
+                       f"{c['milvus_over_faiss_p50']}x |")
+        out.append("")
+
+
 def main() -> int:
     rec, mini, tune = load("recall_rsicd_test.json"), load("default_model_recall.json"), load("tune_fusion_val.json")
     cap, loc = load("caption_rsicd_test.json"), load("localise_joplin.json")
@@ -377,13 +401,7 @@ def main() -> int:
     out.append("")
     other_sections(load("dris_joplin.json"), load("throughput.json"), load("full_index_rsicd_aid150.json"),
                    load("search_latency.json"), out)
-    eng = load("engines.json")
-    if eng:
-        m = eng["seconds_median"]
-        out += ["## Indexing engines (`benchmarks/engines.py`)", "",
-                f"`{eng['command']}` on {eng['input']}, {eng['cpus']} CPUs, median of {eng['repeats']} runs: local "
-                f"{m['local']} s, Ray {m['ray']} s ({eng['ray_over_local']}x; {eng['note']}). Same index from both: "
-                f"{eng['identical_index']}.", ""]
+    scaling_sections(load("engines.json"), load("stores.json"), out)
     out += ["`search_example_rsicd.json`: one text query through the CLI and through a real server, with its hits.", ""]
     if missing:
         out += ["Missing (run the step in run_all.py): " + ", ".join(missing), ""]

@@ -166,18 +166,21 @@ def _print_results(resp, as_json: bool) -> None:
             typer.echo(f"{i:>3}. {hit.score:.4f}  [{scores}]  {hit.path}{where}")
 
 
-def _engine(index: Path, device: str):
+def _engine(index: Path, device: str, store: Optional[str] = None):
     from geoseek.search import SearchEngine
+    from geoseek.search.vector_store import StoreError
 
     try:
-        return SearchEngine(index, device=device)
-    except FileNotFoundError as exc:
+        return SearchEngine(index, device=device, store=store)
+    except (FileNotFoundError, StoreError) as exc:
         _fail(str(exc))
 
 
 LevelsOpt = Annotated[Optional[str], typer.Option(help="Comma list of levels; 'global' alone is the baseline.")]
 WeightsOpt = Annotated[Optional[str], typer.Option(help="Level weights g,r,o (default: the index manifest's).")]
 BboxOpt = Annotated[Optional[str], typer.Option(help="WGS84 minx,miny,maxx,maxy that a view must intersect.")]
+StoreOpt = Annotated[Optional[str], typer.Option(help="Vector store: faiss (default, the index's own indices), "
+                     "milvus://host:port[?index=HNSW] or a Milvus Lite file path ending in .db.")]
 
 
 @search_app.command("text")
@@ -193,13 +196,14 @@ def search_text(
     collection: Annotated[Optional[list[str]], typer.Option(help="Only these collections (repeatable).")] = None,
     refine: Annotated[bool, typer.Option("--refine", help="Zoom refine the top hits.")] = False,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    store: StoreOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with a results list.")] = False,
 ) -> None:
     """Text -> image search with hierarchical fusion."""
     _setup_logging(False)
     from geoseek.search import QueryError
 
-    engine = _engine(index, device)
+    engine = _engine(index, device, store)
     try:
         resp = engine.search_text(query, k=k, levels=_levels(levels), weights=_weights(weights),
                                   filters=_filters(bbox, start, end, collection), refine=refine)
@@ -218,13 +222,14 @@ def search_image(
     weights: WeightsOpt = None,
     bbox: BboxOpt = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    store: StoreOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with a results list.")] = False,
 ) -> None:
     """Image -> image or image -> text search, by file or by indexed image id."""
     _setup_logging(False)
     from geoseek.search import QueryError, QueryImageError, UnknownImageError
 
-    engine = _engine(index, device)
+    engine = _engine(index, device, store)
     path = Path(image)
     query: bytes | str = path.read_bytes() if path.is_file() else image
     try:
@@ -244,6 +249,7 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     catalog: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL of the catalog.")] = None,
+    store: StoreOpt = None,
     api_key: Annotated[Optional[str], typer.Option(envvar="GEOSEEK_API_KEY", help="Require this X-API-Key header.")] = None,
 ) -> None:
     """Serve the search API (FastAPI on uvicorn); OpenAPI docs at /docs."""
@@ -254,7 +260,13 @@ def serve(
 
     if not _published(index):
         _fail(f"no GeoSeek index at {index}")
-    settings = ApiSettings(index=index, device=device, catalog=catalog, api_key=api_key)
+    from geoseek.search.vector_store import StoreError, check_store_spec
+
+    try:
+        check_store_spec(store)
+    except StoreError as exc:
+        _fail(str(exc))
+    settings = ApiSettings(index=index, device=device, catalog=catalog, store=store, api_key=api_key)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 

@@ -26,6 +26,8 @@ def recall(
     levels: LevelsOpt = None,
     weights: WeightsOpt = None,
     refine: Annotated[bool, typer.Option("--refine", help="Zoom refine on text->image.")] = False,
+    store: Annotated[Optional[str], typer.Option(help="Vector store: faiss (default), milvus://host:port or a "
+                     "Milvus Lite .db path.")] = None,
     device: DeviceOpt = "auto",
     out: OutOpt = None,
     quiet: QuietOpt = False,
@@ -35,8 +37,9 @@ def recall(
     from geoseek.cli import _levels, _weights
 
     lv, w = _levels(levels), _weights(weights)
-    _run(index, device, out, lambda engine: recall_benchmark(index, dataset, split, levels=lv, weights=w, refine=refine,
-                                                             engine=engine, progress=not quiet))
+    _run(index, device, out, lambda engine: {**recall_benchmark(index, dataset, split, levels=lv, weights=w, refine=refine,
+                                                                engine=engine, progress=not quiet),
+                                             "store": engine.store_spec or "faiss"}, store=store)
 
 
 @bench_app.command("tune-fusion")
@@ -139,15 +142,15 @@ def localise(
                                                                    refine=refine, engine=engine))
 
 
-def _run(index: Path, device: str, out: Optional[Path], job: Callable[[Any], dict]) -> None:
-    """Open the index's engine, run a benchmark on it, print (and optionally write) its JSON; readable errors."""
+def _run(index: Path, device: str, out: Optional[Path], job: Callable[[Any], dict], store: Optional[str] = None) -> None:
+    """Open the index's engine (on ``store``), run a benchmark on it, print (and optionally write) its JSON; readable errors."""
     from geoseek.bench.recall import BenchError
     from geoseek.cli import _engine, _fail, _setup_logging
     from geoseek.indexer import DatasetError
     from geoseek.search.engine import QueryError
 
     _setup_logging(False)
-    engine = _engine(index, device)
+    engine = _engine(index, device, store)
     try:
         result = job(engine)
     except (BenchError, DatasetError, QueryError, ValueError, RuntimeError, OSError) as exc:

@@ -50,6 +50,7 @@ class Stats(BaseModel):
     model: dict
     indices: dict[str, dict]
     fusion: dict[str, float]
+    store: str = "faiss"  # the vector store this replica searches: faiss | milvus
 
 
 class ErrorBody(BaseModel):

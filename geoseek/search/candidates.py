@@ -1,8 +1,9 @@
-"""Candidate images per level: FAISS top views, or exact search over the allowed views under filters.
+"""Candidate images per level from the FAISS indices: for each query vector, the top n images by
+their best allowed view (every vector store answers this same question; see vector_store).
 
 Filters must not cost recall. When few views are allowed, they are scanned exactly (filter then
-rank); otherwise FAISS results are over-fetched, doubling until k allowed images are found or the
-whole level has been searched.
+rank); otherwise FAISS results are over-fetched, growing until every query has n allowed images
+or the whole level has been searched.
 """
 from __future__ import annotations
 
@@ -11,22 +12,35 @@ import numpy as np
 from geoseek.search.state import LevelData
 
 BRUTE_FORCE_MAX = 50_000  # allowed views scanned exactly below this (a few ms on 2 cores at 384-d)
+CANDIDATES_PER_K = 4  # images fetched per level and query for each result asked for; exact rescoring ranks them
 
 
-def _top_images_exact(level: LevelData, queries: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
-    """The best images by their best allowed view (exact), at least 4k of them where there are."""
-    sims = (level.vectors[rows].astype(np.float32) @ queries.T.astype(np.float32)).max(axis=1)
+def _top_images_exact(level: LevelData, queries: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    """Union over queries of the n best images by their best view among ``rows`` (exact)."""
+    sims = level.vectors[rows].astype(np.float32) @ queries.T  # (rows, m)
     images, inverse = np.unique(level.image_idx[rows], return_inverse=True)
-    best = np.full(len(images), -np.inf, np.float32)
+    best = np.full((len(images), queries.shape[0]), -np.inf, np.float32)
     np.maximum.at(best, inverse, sims)
-    take = min(4 * k, len(images))
-    return images[np.argpartition(-best, take - 1)[:take]] if take < len(images) else images
+    if n >= len(images):
+        return images
+    return np.unique(images[np.argpartition(-best, n - 1, axis=0)[:n]])
 
 
-def candidate_images(level: LevelData, queries: np.ndarray, k: int, row_mask: np.ndarray | None) -> np.ndarray:
-    """Image indices (unique) holding the best views of this level for any of ``queries`` (m, D)."""
-    n = level.size
-    if n == 0:
+def _first_images(ranked_rows: np.ndarray, image_idx: np.ndarray, row_mask: np.ndarray | None, n: int) -> np.ndarray:
+    """The first n distinct images, in rank order, among ranked rows (-1 = padding) that the mask allows."""
+    rows = ranked_rows[ranked_rows >= 0]
+    if row_mask is not None:
+        rows = rows[row_mask[rows]]
+    images = image_idx[rows]
+    _, first = np.unique(images, return_index=True)
+    return images[np.sort(first)][:n]
+
+
+def candidate_images(level: LevelData, queries: np.ndarray, n: int, row_mask: np.ndarray | None) -> np.ndarray:
+    """Image indices (unique): for each of ``queries`` (m, D), the n images whose best allowed view
+    scores highest (exact on a flat index); ``row_mask`` (rows,) bool allows views, None = all."""
+    size = level.size
+    if size == 0:
         return np.zeros(0, np.int64)
     q = np.ascontiguousarray(queries, dtype=np.float32)
     if row_mask is not None:
@@ -34,17 +48,14 @@ def candidate_images(level: LevelData, queries: np.ndarray, k: int, row_mask: np
         if len(allowed) == 0:
             return np.zeros(0, np.int64)
         if len(allowed) <= BRUTE_FORCE_MAX:
-            return np.unique(_top_images_exact(level, q, allowed, k))
-    # Several views per image: ask for enough rows to cover k images the first time (a flat scan
+            return _top_images_exact(level, q, allowed, n)
+    # Several views per image: ask for enough rows to cover n images the first time (a flat scan
     # costs the same for 40 or 400 results, a second scan doubles the cost).
-    per_image = -(-n // max(1, int((level.ends > level.starts).sum())))
-    fetch = min(n, 4 * k * per_image)
+    per_image = -(-size // max(1, int((level.ends > level.starts).sum())))
+    fetch = min(size, n * per_image)
     while True:
         _, ids = level.index.search(q, fetch)
-        rows = ids[ids >= 0]
-        if row_mask is not None:
-            rows = rows[row_mask[rows]]
-        images = np.unique(level.image_idx[rows])
-        if len(images) >= k or fetch >= n:
-            return images
-        fetch = min(n, fetch * 4)
+        found = [_first_images(row, level.image_idx, row_mask, n) for row in ids]
+        if fetch >= size or all(len(f) >= n for f in found):
+            return np.unique(np.concatenate(found)).astype(np.int64)
+        fetch = min(size, fetch * 4)

@@ -18,7 +18,7 @@ from geoseek.indexer.store import IndexDir
 from geoseek.models import Encoder, load_encoder
 from geoseek.schemas import FusionWeights
 from geoseek.schemas.search import MAX_K, MAX_QUERY_CHARS, Box, ImageHit, SearchResponse, TextHit, Weights
-from geoseek.search.candidates import candidate_images
+from geoseek.search.candidates import CANDIDATES_PER_K
 from geoseek.search.filters import Filters, image_mask, view_mask
 from geoseek.search.fusion import LevelScores, fuse, normalised_weights, rescore_level
 from geoseek.search.query import QueryViews, encode_query_image, indexed_image_views
@@ -53,12 +53,15 @@ class SearchEngine:
     """Loads an index (and its model) once; answers searches; picks up new versions atomically."""
 
     def __init__(self, index: str | Path, *, encoder: Encoder | None = None, device: str = "auto",
-                 catalog_url: str | None = None, state: IndexState | None = None) -> None:
+                 catalog_url: str | None = None, state: IndexState | None = None, store: str | None = None) -> None:
+        """``store``: where nearest-neighbour search runs: 'faiss' (default, the index directory's
+        indices), ``milvus://host:port`` or a Milvus Lite ``.db`` path (see vector_store)."""
         self.root = Path(index)
         self.catalog_url = catalog_url
+        self.store_spec = store
         self._lock = threading.Lock()  # version reloads
         self._model_lock = threading.Lock()
-        self._state = state or IndexState.load(self.root, catalog_url)
+        self._state = state or IndexState.load(self.root, catalog_url, store)
         self._fixed = state is not None  # an in-memory state (benchmarks) is not reloaded from disk
         self._retry_at = 0.0  # after a failed load of a new version, wait before trying again
         self._encoder = encoder
@@ -76,7 +79,7 @@ class SearchEngine:
             if self._lock.acquire(blocking=False):
                 try:
                     if self._state.version != current:
-                        self._state = IndexState.load(self.root, self.catalog_url)
+                        self._state = IndexState.load(self.root, self.catalog_url, self.store_spec)
                         log.info("switched to index version %s", current)
                 except Exception:  # noqa: BLE001 - a broken new version must not take the service down
                     log.exception("could not load index version %s; still serving %s", current, state.version)
@@ -112,9 +115,12 @@ class SearchEngine:
             allowed[exclude] = False
         masks = {lv: view_mask(state.levels[lv].bounds, state.levels[lv].image_idx, allowed, filters)
                  if filters.active or exclude is not None else None for lv in levels}
-        # FAISS searches one query on one thread and releases the GIL: run the levels side by side.
+        store = state.vector_store
+
+        # FAISS searches one query on one thread and releases the GIL (and Milvus waits on its
+        # socket): run the levels side by side.
         def level_candidates(lv: str) -> np.ndarray:
-            return candidate_images(state.levels[lv], queries.by_level[lv], k, masks[lv])
+            return store.nearest_images(lv, queries.by_level[lv], CANDIDATES_PER_K * k, filters, exclude, masks[lv])
 
         found = _LEVEL_POOL.map(level_candidates, levels) if len(levels) > 1 else map(level_candidates, levels)
         cands = np.unique(np.concatenate(list(found)))
@@ -211,10 +217,8 @@ class SearchEngine:
         text = state.text
         if not len(text.text_ids):
             return []
-        fetch = min(len(text.text_ids), 4 * k)
-        cands = np.unique(np.concatenate([text.index.search(np.ascontiguousarray(views.by_level[lv], np.float32), fetch)[1].ravel()
+        cands = np.unique(np.concatenate([state.vector_store.nearest_texts(views.by_level[lv], CANDIDATES_PER_K * k)
                                           for lv in levels]))
-        cands = cands[cands >= 0]
         vecs = text.vectors[cands].astype(np.float32)
         pooled = {lv: (vecs @ views.by_level[lv].T).max(axis=1) for lv in levels}
         fused = sum(weights[lv] * pooled[lv] for lv in levels)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import faiss
 import numpy as np
@@ -19,6 +20,9 @@ from geoseek.indexer.catalog import Catalog, ImageRow
 from geoseek.indexer.store import IndexDir
 from geoseek.schemas import IndexManifest
 
+if TYPE_CHECKING:
+    from geoseek.search.vector_store import VectorStore
+
 log = logging.getLogger(__name__)
 
 
@@ -26,7 +30,7 @@ log = logging.getLogger(__name__)
 class LevelData:
     """One level's rows: FAISS row i <-> vectors[i], image_idx[i], bbox[i], bounds[i]."""
 
-    index: faiss.Index
+    index: faiss.Index | None  # None when another vector store (Milvus) searches this version
     vectors: np.ndarray  # (n, D) float16
     image_idx: np.ndarray  # (n,) int32 into ImageTable
     bbox: np.ndarray  # (n, 4) int32 source pixels the vector describes
@@ -55,7 +59,7 @@ class ImageTable:
 
 @dataclass
 class TextData:
-    index: faiss.Index
+    index: faiss.Index | None
     vectors: np.ndarray  # (n, D) float16
     text_ids: list[str]
     texts: list[str]
@@ -128,9 +132,23 @@ class IndexState:
     images: ImageTable
     levels: dict[str, LevelData]
     text: TextData
+    store: "VectorStore | None" = None  # None: the FAISS indices above
+
+    @property
+    def vector_store(self) -> "VectorStore":
+        """The store that answers nearest-neighbour queries for this version."""
+        if self.store is not None:
+            return self.store
+        from geoseek.search.vector_store import FaissStore
+
+        return FaissStore(self)
 
     @classmethod
-    def load(cls, root: Path, catalog_url: str | None = None) -> "IndexState":
+    def load(cls, root: Path, catalog_url: str | None = None, store: str | None = None) -> "IndexState":
+        """Load the current version; ``store``: 'faiss' (default), a Milvus URI or a Milvus Lite .db path."""
+        from geoseek.search.vector_store import check_store_spec, is_milvus
+
+        milvus = is_milvus(check_store_spec(store))
         idx = IndexDir(root)
         version = idx.current()
         if version is None:
@@ -154,20 +172,28 @@ class IndexState:
             starts, ends = _ranges(img_idx, len(ids))
             bounds = np.stack([part.column(c).to_numpy(zero_copy_only=False).astype(np.float64) for c in ("west", "south", "east", "north")], axis=1) \
                 if len(sel) else np.zeros((0, 4))
-            levels[level] = LevelData(read_faiss(vdir / manifest.indices[level].file), _vectors(part).astype(np.float16),
+            faiss_index = None if milvus else read_faiss(vdir / manifest.indices[level].file)
+            levels[level] = LevelData(faiss_index, _vectors(part).astype(np.float16),
                                       img_idx, _boxes(part, "bbox"), _boxes(part, "node_box"),
                                       part.column("depth").to_numpy().astype(np.int16), bounds, starts, ends)
-            params = manifest.indices[level].params
-            apply_search_params(levels[level].index, params)
+            apply_search_params(faiss_index, manifest.indices[level].params)
         texts = pq.read_table([vdir / "vectors" / f for f in manifest.text_shards], columns=["text_id", "image_id", "text", "vector"])
-        text = TextData(read_faiss(vdir / manifest.indices["text"].file), _vectors(texts).astype(np.float16),
+        text_index = None if milvus else read_faiss(vdir / manifest.indices["text"].file)
+        text = TextData(text_index, _vectors(texts).astype(np.float16),
                         texts.column("text_id").to_pylist(), texts.column("text").to_pylist(), texts.column("image_id").to_pylist())
-        apply_search_params(text.index, manifest.indices["text"].params)
+        apply_search_params(text_index, manifest.indices["text"].params)
         log.info("loaded index %s version %s: %d images", root, version, len(ids))
-        return cls(version, manifest, images, levels, text)
+        state = cls(version, manifest, images, levels, text)
+        if milvus:
+            from geoseek.search.milvus_store import MilvusStore
+
+            state.store = MilvusStore.open(store, state)
+        return state
 
 
-def apply_search_params(index: faiss.Index, params: dict) -> None:
+def apply_search_params(index: faiss.Index | None, params: dict) -> None:
+    if index is None:
+        return
     if "efSearch" in params and hasattr(index, "hnsw"):
         index.hnsw.efSearch = int(params["efSearch"])
     if "nprobe" in params:

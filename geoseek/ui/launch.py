@@ -50,10 +50,12 @@ def wait_until_up(url: str, proc: subprocess.Popen, timeout_s: float, name: str)
 
 
 def start_api(index: Path, port: int, device: str = "cpu", log_file: Path | None = None,
-              catalog: str | None = None) -> subprocess.Popen:
-    """`geoseek serve` on 127.0.0.1:port (not waited for); ``catalog``: a shared catalog's SQLAlchemy URL."""
+              catalog: str | None = None, store: str | None = None) -> subprocess.Popen:
+    """`geoseek serve` on 127.0.0.1:port (not waited for); ``catalog``: a shared catalog's SQLAlchemy URL;
+    ``store``: its --store (faiss by default)."""
     cmd = [sys.executable, "-m", "geoseek.cli", "serve", "--index", str(index), "--port", str(port), "--device", device]
     cmd += ["--catalog", catalog] if catalog else []
+    cmd += ["--store", store] if store else []
     return _spawn(cmd, log_file, dict(os.environ))
 
 
@@ -93,10 +95,11 @@ def _serving(proc: subprocess.Popen, base: str, health: str, startup_s: float, n
         stop(proc)
 
 
-def served(index: Path, startup_s: float = 120, device: str = "cpu", catalog: str | None = None) -> AbstractContextManager[str]:
+def served(index: Path, startup_s: float = 120, device: str = "cpu", catalog: str | None = None,
+           store: str | None = None) -> AbstractContextManager[str]:
     """The API on a free port: a context yielding its base URL once /v1/health answers; stopped afterwards."""
     port = free_port()
-    return _serving(start_api(index, port, device, catalog=catalog), f"http://127.0.0.1:{port}", "/v1/health",
+    return _serving(start_api(index, port, device, catalog=catalog, store=store), f"http://127.0.0.1:{port}", "/v1/health",
                     startup_s, "geoseek serve")
 
 

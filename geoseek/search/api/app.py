@@ -20,7 +20,8 @@ def create_app(settings: ApiSettings, engine: SearchEngine | None = None) -> Fas
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if getattr(app.state, "engine", None) is None:
-            app.state.engine = SearchEngine(settings.index, device=settings.device, catalog_url=settings.catalog)
+            app.state.engine = SearchEngine(settings.index, device=settings.device, catalog_url=settings.catalog,
+                                            store=settings.store)
         _ = app.state.engine.encoder  # load the model now, not on the first request
         yield
 

@@ -11,6 +11,7 @@ class ApiSettings(BaseSettings):
 
     index: Path
     catalog: str | None = None
+    store: str | None = None  # vector store: faiss (default), milvus://host:port or a Milvus Lite .db path
     device: str = "auto"
     api_key: str | None = None  # when set, every endpoint but /v1/health needs header X-API-Key
     cors_origins: list[str] = []  # CORS is off unless origins are listed

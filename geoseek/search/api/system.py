@@ -16,7 +16,8 @@ def health(engine: EngineDep) -> Health:
 
 @router.get("/stats", response_model=Stats)
 def stats(engine: EngineDep) -> Stats:
-    m = engine.state().manifest
+    state = engine.state()
+    m = state.manifest
     return Stats(version=m.version, images=m.images, captions=m.captions, views=m.views.model_dump(by_alias=True),
                  model=m.model.model_dump(), indices={k: v.model_dump() for k, v in m.indices.items()},
-                 fusion=m.fusion.model_dump(by_alias=True))
+                 fusion=m.fusion.model_dump(by_alias=True), store=state.vector_store.kind)

@@ -1,0 +1,227 @@
+"""The Milvus vector store against Milvus Lite (the real engine, in-process): same answers as FAISS flat.
+
+A synthetic version (600 images, several region/object views each, random bounds, dates and
+collections) makes n-best-images cut through the data, which the small real index is too small for;
+the real index then checks the whole path: `--store` on the engine and the CLI.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from datetime import datetime
+
+import faiss
+import httpx
+import numpy as np
+import pytest
+
+from geoseek.indexer.catalog import ImageRow
+from geoseek.search import Filters, SearchEngine
+from geoseek.search.milvus_store import MilvusStore, collection_names, filter_expression, parse_uri
+from geoseek.search.state import ImageTable, IndexState, LevelData, TextData, _ranges
+from geoseek.search.vector_store import FaissStore, StoreError, check_store_spec
+from geoseek.ui.launch import served
+
+D = 32
+N_IMAGES = 600
+FILTERS = [
+    Filters(),
+    Filters(bbox=(-94.6, 37.0, -94.4, 37.2)),
+    Filters(start=datetime(2015, 1, 1)),
+    Filters(end=datetime(2012, 6, 30)),
+    Filters(start=datetime(2011, 1, 1), end=datetime(2019, 12, 31), collections=("b", "c")),
+    Filters(bbox=(-94.7, 36.9, -94.5, 37.1), collections=("a",)),
+]
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float16)
+
+
+def _level(rng, counts: np.ndarray, centre_bounds: np.ndarray) -> LevelData:
+    image_idx = np.repeat(np.arange(N_IMAGES, dtype=np.int32), counts)
+    vectors = _unit(rng.standard_normal((len(image_idx), D)))
+    index = faiss.IndexFlatIP(D)
+    index.add(vectors.astype(np.float32))
+    # A view's bounds: a random part of its image's bounds (NaN stays NaN: no georeference).
+    img = centre_bounds[image_idx]
+    f = np.sort(rng.random((len(image_idx), 2, 2)), axis=2)
+    w = img[:, 0] + (img[:, 2] - img[:, 0]) * f[:, 0, 0]
+    e = img[:, 0] + (img[:, 2] - img[:, 0]) * f[:, 0, 1]
+    s = img[:, 1] + (img[:, 3] - img[:, 1]) * f[:, 1, 0]
+    n = img[:, 1] + (img[:, 3] - img[:, 1]) * f[:, 1, 1]
+    boxes = rng.integers(0, 200, (len(image_idx), 4)).astype(np.int32)
+    boxes[:, 2:] = boxes[:, :2] + 50
+    starts, ends = _ranges(image_idx, N_IMAGES)
+    return LevelData(index, vectors, image_idx, boxes, boxes.copy(), np.ones(len(image_idx), np.int16),
+                     np.stack([w, s, e, n], axis=1), starts, ends)
+
+
+def synthetic_state(template: IndexState, seed: int = 0) -> IndexState:
+    """A version with random unit vectors and metadata, on the template's manifest (new version id)."""
+    rng = np.random.default_rng(seed)
+    ids = [f"img{i:04d}" for i in range(N_IMAGES)]
+    west = rng.uniform(-94.8, -94.4, N_IMAGES)
+    south = rng.uniform(36.9, 37.3, N_IMAGES)
+    bounds = np.stack([west, south, west + 0.05, south + 0.05], axis=1)
+    bounds[rng.random(N_IMAGES) < 0.15] = np.nan
+    years = rng.integers(2008, 2024, N_IMAGES)
+    when = [None if rng.random() < 0.1 else f"{y}-0{1 + i % 9}-15T10:00:00" for i, y in enumerate(years)]
+    collection = np.array(rng.choice(["a", "b", "c"], N_IMAGES), dtype=object)
+    rows = {i: ImageRow(image_id=i, path=f"/nowhere/{i}.png", collection=str(c), width=256, height=256, format="PNG",
+                        datetime=t, bounds_wgs84=None if np.isnan(b[0]) else list(b))
+            for i, c, t, b in zip(ids, collection, when, bounds)}
+    dt = np.array([np.datetime64(t) if t else np.datetime64("NaT") for t in when], dtype="datetime64[s]")
+    images = ImageTable(ids, {i: k for k, i in enumerate(ids)}, [rows[i].path for i in ids], np.full(N_IMAGES, 256),
+                        np.full(N_IMAGES, 256), dt, collection, rows)
+    levels = {"global": _level(rng, np.ones(N_IMAGES, int), bounds),
+              "region": _level(rng, rng.integers(1, 7, N_IMAGES), bounds),
+              "object": _level(rng, rng.integers(0, 5, N_IMAGES), bounds)}
+    text_vectors = _unit(rng.standard_normal((2 * N_IMAGES, D)))
+    text_index = faiss.IndexFlatIP(D)
+    text_index.add(text_vectors.astype(np.float32))
+    text = TextData(text_index, text_vectors, [f"t{i}" for i in range(2 * N_IMAGES)],
+                    [f"caption {i}" for i in range(2 * N_IMAGES)], [ids[i // 2] for i in range(2 * N_IMAGES)])
+    manifest = template.manifest.model_copy(update={"version": f"synthetic-{seed}", "levels": list(levels)})
+    return IndexState(manifest.version, manifest, images, levels, text)
+
+
+@pytest.fixture(scope="module")
+def stores(small_index, tmp_path_factory):
+    state = synthetic_state(IndexState.load(small_index.root))
+    db = tmp_path_factory.mktemp("milvus") / "synthetic.db"
+    milvus = MilvusStore.open(str(db), state)
+    yield state, FaissStore(state), milvus, db
+    milvus.close()
+
+
+def _best_per_image(state: IndexState, level: str, q: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    d = state.levels[level]
+    sims = np.where(mask, d.vectors.astype(np.float32) @ q, -np.inf)
+    best = np.full(N_IMAGES, -np.inf, np.float32)
+    np.maximum.at(best, d.image_idx, sims)
+    return best
+
+
+def test_candidate_images_equal_faiss_flat_under_every_filter(stores):
+    """Same n best images per level (ties within float rounding aside) for every filter and an exclusion."""
+    from geoseek.search.filters import image_mask, view_mask
+
+    state, flat, milvus, _ = stores
+    rng = np.random.default_rng(1)
+    queries = _unit(rng.standard_normal((6, D))).astype(np.float32)
+    compared = 0
+    for f in FILTERS:
+        for exclude in (None, 7):
+            allowed = image_mask(state, f)
+            if exclude is not None:
+                allowed[exclude] = False
+            for level in state.levels:
+                mask = view_mask(state.levels[level].bounds, state.levels[level].image_idx, allowed, f)
+                for q in queries:
+                    n = 12
+                    a = flat.nearest_images(level, q[None], n, f, exclude, mask)
+                    b = milvus.nearest_images(level, q[None], n, f, exclude, mask)
+                    best = _best_per_image(state, level, q, mask)
+                    assert set(a) <= set(np.flatnonzero(np.isfinite(best))) and set(b) <= set(np.flatnonzero(np.isfinite(best)))
+                    assert len(a) == len(b) == min(n, int(np.isfinite(best).sum()))
+                    if set(a) != set(b):  # only a tie at the n-th place, within float32 rounding, may differ
+                        nth = np.sort(best[np.isfinite(best)])[::-1][n - 1]
+                        assert np.all(np.abs(best[list(set(a) ^ set(b))] - nth) < 1e-5)
+                    compared += 1
+    assert compared == len(FILTERS) * 2 * 3 * len(queries)
+    # Several query vectors at once (image queries): the union of each one's n best.
+    many = queries[:4]
+    assert set(flat.nearest_images("region", many, 5, Filters(), None, None)) == \
+        set(milvus.nearest_images("region", many, 5, Filters(), None, None))
+    assert set(flat.nearest_texts(many, 9)) == set(milvus.nearest_texts(many, 9))
+
+
+def _same_ranking(a, b) -> None:
+    assert [h.image_id for h in a.results] == [h.image_id for h in b.results]
+    for x, y in zip(a.results, b.results):
+        assert x.score == pytest.approx(y.score, abs=1e-5)
+        assert x.level_scores == pytest.approx(y.level_scores, abs=1e-5)
+        assert (x.region_box, x.object_box) == (y.region_box, y.object_box)
+
+
+def test_fused_search_through_milvus_equals_faiss_flat(stores, small_index):
+    state, _, milvus, _ = stores
+    on_faiss = SearchEngine(small_index.root, state=state)
+    on_milvus = SearchEngine(small_index.root, state=dataclasses.replace(state, store=milvus))
+    rng = np.random.default_rng(2)
+    for f in FILTERS:
+        for q in _unit(rng.standard_normal((3, D))).astype(np.float32):
+            for levels in (None, ["global"]):
+                a = on_faiss.search_text_vector(q, k=10, levels=levels, filters=f)
+                b = on_milvus.search_text_vector(q, k=10, levels=levels, filters=f)
+                assert a.results, "every filter here leaves some images"
+                _same_ranking(a, b)
+    for image in ("img0003", "img0411"):  # image -> image leaves the query image out; image -> text
+        _same_ranking(on_faiss.search_image(image, k=10), on_milvus.search_image(image, k=10))
+        a, b = on_faiss.search_image(image, target="texts", k=10), on_milvus.search_image(image, target="texts", k=10)
+        assert [h.text_id for h in a.results] == [h.text_id for h in b.results]
+
+
+def test_reopening_reuses_and_completes_the_collections(stores):
+    """A second open finds the collections complete; a partly filled one (an interrupted fill) is completed."""
+    state, _, milvus, db = stores
+    name = collection_names(state)["object"]
+    milvus.client.delete(name, filter="row < 100")
+    assert milvus._count(name) == state.levels["object"].size - 100
+    again = MilvusStore.open(str(db), state)
+    try:
+        assert again._count(name) == state.levels["object"].size
+        assert again._count(collection_names(state)["text"]) == len(state.text.text_ids)
+    finally:
+        again.close()
+
+
+def test_filter_expressions_and_bad_store_specs():
+    f = Filters(bbox=(-95.0, 36.5, -94.0, 37.5), end=datetime(2020, 1, 1), collections=('a "b"',))
+    expr = filter_expression(f, exclude=3)
+    assert "west <= -94.0 and east >= -95.0 and south <= 37.5 and north >= 36.5" in expr
+    assert "t <= 1577836800" in expr and 'collection in ["a \\"b\\""]' in expr and "image_idx != 3" in expr
+    assert filter_expression(Filters(), None) == ""
+    assert parse_uri("milvus://db.example:19530?index=hnsw") == ("http://db.example:19530", "HNSW")
+    for bad, msg in [("redis://x:1", "not 'faiss'"), ("/no/such/dir/x.db", "does not exist")]:
+        with pytest.raises(StoreError, match=msg):
+            check_store_spec(bad)
+    for bad, msg in [("milvus://hostonly", "needs a host and port"), ("milvus://h:1?index=BOGUS", "index type")]:
+        with pytest.raises(StoreError, match=msg):
+            parse_uri(bad)
+
+
+def test_engine_and_cli_with_a_milvus_lite_store(small_index, tmp_path):
+    """The real index through --store: the engine and `geoseek search text` answer as with FAISS."""
+    db = tmp_path / "geoseek.db"
+    faiss_engine = SearchEngine(small_index.root, device="cpu")
+    milvus_engine = SearchEngine(small_index.root, device="cpu", store=str(db), encoder=faiss_engine.encoder)
+    assert milvus_engine.state().store.kind == "milvus"
+    assert all(d.index is None for d in milvus_engine.state().levels.values())  # no FAISS file loaded
+    for text in ("many planes are parked near a terminal", "houses and roads"):
+        _same_ranking(faiss_engine.search_text(text, k=6), milvus_engine.search_text(text, k=6))
+    bbox = Filters(bbox=(-94.6, 37.0, -94.4, 37.2))
+    _same_ranking(faiss_engine.search_text("houses", k=5, filters=bbox), milvus_engine.search_text("houses", k=5, filters=bbox))
+    milvus_engine.state().store.close()
+
+    def cli(*extra: str) -> list[str]:
+        out = subprocess.run([sys.executable, "-m", "geoseek.cli", "search", "text", "a river", "--index", str(small_index.root),
+                              "-k", "5", "--device", "cpu", "--json", *extra], capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        return [r["image_id"] for r in json.loads(out.stdout)["results"]]
+
+    assert cli("--store", str(tmp_path / "cli.db")) == cli()
+    with served(small_index.root, store=str(tmp_path / "api.db")) as api:  # geoseek serve --store, a real server
+        stats = httpx.get(f"{api}/v1/stats", timeout=30).json()
+        got = httpx.post(f"{api}/v1/search/text", json={"query": "a river", "k": 5}, timeout=60).json()
+    assert stats["store"] == "milvus"
+    assert [r["image_id"] for r in got["results"]] == cli()
+    busy = subprocess.run([sys.executable, "-m", "geoseek.cli", "search", "text", "x", "--index", str(small_index.root),
+                           "--store", str(db)], capture_output=True, text=True, timeout=300)
+    assert busy.returncode == 2 and "serves one process at a time" in busy.stderr  # this test process holds db
+    bad = subprocess.run([sys.executable, "-m", "geoseek.cli", "search", "text", "x", "--index", str(small_index.root),
+                          "--store", "nosuch://x"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "not 'faiss'" in bad.stderr
