@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -87,10 +88,10 @@ def main() -> int:
         lat = latency(args.index, Path(tmp) / "latency.db", args.queries)
     keys = ("t2i", "i2t", "mR")
     result = {
-        "index": "RSICD/AID test split (1,027 images), default model, fused with the index's weights",
+        "index": f"index {args.index.name} ({lat['views']['global']} images), fused with the index's weights",
         "stores": {"faiss": "FAISS flat (fp16 codes) from the index directory",
                    "milvus_lite": "Milvus Lite 2.5 file (FLAT index, float32), filled from the same index version"},
-        "cpus": 2,
+        "cpus": os.cpu_count(),
         "recall": {name: {k: r[k] for k in keys} for name, r in rec.items()},
         "recall_identical": all(rec["faiss"][k] == rec["milvus_lite"][k] for k in keys),
         "latency": lat,

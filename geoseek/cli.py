@@ -201,13 +201,14 @@ def search_text(
 ) -> None:
     """Text -> image search with hierarchical fusion."""
     _setup_logging(False)
-    from geoseek.search import QueryError
+    from geoseek.search import FilterError, QueryError
+    from geoseek.search.vector_store import StoreError
 
     engine = _engine(index, device, store)
     try:
         resp = engine.search_text(query, k=k, levels=_levels(levels), weights=_weights(weights),
                                   filters=_filters(bbox, start, end, collection), refine=refine)
-    except QueryError as exc:
+    except (QueryError, StoreError, FilterError) as exc:
         _fail(str(exc))
     _print_results(resp, as_json)
 
@@ -227,7 +228,8 @@ def search_image(
 ) -> None:
     """Image -> image or image -> text search, by file or by indexed image id."""
     _setup_logging(False)
-    from geoseek.search import QueryError, QueryImageError, UnknownImageError
+    from geoseek.search import FilterError, QueryError, QueryImageError, UnknownImageError
+    from geoseek.search.vector_store import StoreError
 
     engine = _engine(index, device, store)
     path = Path(image)
@@ -237,7 +239,7 @@ def search_image(
                                    filters=_filters(bbox, None, None, None))
     except UnknownImageError:
         _fail(f"'{image}' is neither a file nor an indexed image id")
-    except (QueryError, QueryImageError) as exc:
+    except (QueryError, QueryImageError, StoreError, FilterError) as exc:
         _fail(str(exc))
     _print_results(resp, as_json)
 

@@ -31,6 +31,17 @@ log = logging.getLogger(__name__)
 _LEVEL_POOL = ThreadPoolExecutor(max_workers=3, thread_name_prefix="geoseek-level")
 
 
+STORE_GRACE_S = 120.0  # an old version's store connection stays open this long for requests still using it
+
+
+def _retire(state: IndexState) -> None:
+    """Close a replaced version's vector store once requests that took it have finished."""
+    if state.store is not None:
+        timer = threading.Timer(STORE_GRACE_S, state.store.close)
+        timer.daemon = True
+        timer.start()
+
+
 class QueryError(ValueError):
     """A request that cannot be served as asked; the message says what is wrong."""
 
@@ -79,8 +90,9 @@ class SearchEngine:
             if self._lock.acquire(blocking=False):
                 try:
                     if self._state.version != current:
-                        self._state = IndexState.load(self.root, self.catalog_url, self.store_spec)
+                        old, self._state = self._state, IndexState.load(self.root, self.catalog_url, self.store_spec)
                         log.info("switched to index version %s", current)
+                        _retire(old)
                 except Exception:  # noqa: BLE001 - a broken new version must not take the service down
                     log.exception("could not load index version %s; still serving %s", current, state.version)
                     self._retry_at = time.monotonic() + 10.0

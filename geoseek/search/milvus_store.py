@@ -14,14 +14,15 @@ single machines; ``milvus://host:port`` reaches a Milvus server or cluster with 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
+import sqlite3
 from typing import TYPE_CHECKING, Any, Iterator
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
-from geoseek.search.filters import Filters
+from geoseek.search.filters import FilterError, Filters
 from geoseek.search.vector_store import StoreError
 
 if TYPE_CHECKING:
@@ -29,16 +30,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NO_GEOREF = 999.0  # bounds of views without a georeference: outside every WGS84 bbox
+NO_GEOREF = (999.0, 999.0, -999.0, -999.0)  # west, south, east, north of views without a georeference: meets no bbox
 NO_TIME = -(2**62)  # datetime of images without one: excluded by any date filter
 UPSERT_BATCH = 2_000
-INDEX_TYPES = ("FLAT", "IVF_FLAT", "HNSW", "AUTOINDEX", "GPU_CAGRA", "GPU_IVF_FLAT", "GPU_IVF_PQ")
+# Index types that support group-by search (Milvus's GPU indexes do not). Only FLAT is exact: the
+# others trade recall for speed like FAISS HNSW/IVF, with the search parameters below.
+INDEX_TYPES = ("FLAT", "IVF_FLAT", "HNSW", "AUTOINDEX")
+IVF_NLIST, IVF_NPROBE, HNSW_EF_MIN = 1024, 64, 128
 
 
 def _literal(value: float | int | str) -> str:
     """A Milvus expression literal (this Milvus Lite has no filter templates)."""
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        # Milvus decodes \\ and \" in string literals, but no other escapes, and a raw newline ends the expression.
+        if any(ord(c) < 32 and c != "\t" for c in value):
+            raise FilterError(f"collection name {value!r} has control characters; the Milvus store cannot filter on it")
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     kind = np.asarray(value).dtype.kind
     return repr(int(value)) if kind in "iub" else repr(float(value))
 
@@ -68,11 +75,12 @@ def _epoch(dt: np.ndarray | np.datetime64) -> np.ndarray:
     return np.where(np.isnat(dt), NO_TIME, dt.astype(np.int64))
 
 
-def collection_names(state: "IndexState") -> dict[str, str]:
-    """Collection per level and 'text', unique to this index version (Milvus names: letters, digits, _)."""
+def collection_names(state: "IndexState", index_type: str = "FLAT") -> dict[str, str]:
+    """Collection per level and 'text', unique to this index version and Milvus index type (Milvus
+    names: letters, digits, _), so asking for another index type never searches the old one."""
     m = state.manifest
     tag = hashlib.sha1(f"{m.version}|{m.created.isoformat()}|{','.join(m.view_shards)}".encode()).hexdigest()[:12]
-    return {name: f"geoseek_{tag}_{name}" for name in [*state.levels, "text"]}
+    return {name: f"geoseek_{tag}_{index_type.lower()}_{name}" for name in [*state.levels, "text"]}
 
 
 def parse_uri(spec: str) -> tuple[str, str]:
@@ -87,7 +95,25 @@ def parse_uri(spec: str) -> tuple[str, str]:
         return f"http://{parts.hostname}:{parts.port}", index_type
     if parts.scheme in ("http", "https"):
         return parts._replace(query="").geturl(), index_type
-    return spec.split("?", 1)[0], index_type
+    return str(Path(spec.split("?", 1)[0]).expanduser()), index_type
+
+
+def check_lite_file(path: str) -> None:
+    """Refuse to open an existing file that is not a Milvus Lite database: Milvus Lite would add its
+    tables to any SQLite file (and fail on anything else)."""
+    file = Path(path)
+    if not file.parent.is_dir():
+        raise StoreError(f"Milvus Lite file {path}: directory {file.parent} does not exist")
+    if not file.exists() or file.stat().st_size == 0:
+        return
+    try:
+        with sqlite3.connect(f"file:{file}?mode=ro", uri=True) as db:
+            tables = {r[0] for r in db.execute("select name from sqlite_master where type='table'")}
+    except sqlite3.DatabaseError:
+        tables = set()
+    if "collection_meta" not in tables:
+        raise StoreError(f"{path} exists and is not a Milvus Lite database; GeoSeek will not write into it "
+                         "(give a new file name)")
 
 
 class MilvusStore:
@@ -95,11 +121,13 @@ class MilvusStore:
 
     kind = "milvus"
 
-    def __init__(self, client: Any, names: dict[str, str], grouped: dict[str, bool], sizes: dict[str, int]) -> None:
+    def __init__(self, client: Any, names: dict[str, str], grouped: dict[str, bool], sizes: dict[str, int],
+                 params: dict | None = None) -> None:
         self.client = client
         self.names = names
         self.grouped = grouped  # levels with several views per image need group-by to count images
         self.sizes = sizes
+        self.params = params or {}
 
     @classmethod
     def open(cls, spec: str, state: "IndexState") -> "MilvusStore":
@@ -107,16 +135,19 @@ class MilvusStore:
         from pymilvus import MilvusClient
 
         uri, index_type = parse_uri(spec)
+        lite = "://" not in uri
+        if lite:
+            check_lite_file(uri)
         try:
             client = MilvusClient(uri=uri)
         except Exception as exc:  # noqa: BLE001 - pymilvus raises several types for "cannot connect"
-            hint = "" if "://" in uri else (" (a Milvus Lite file serves one process at a time; to share a store "
-                                            "between processes run Milvus and pass milvus://host:port)")
+            hint = (" (if another process has the file open: a Milvus Lite file serves one process at a time; to "
+                    "share a store between processes run Milvus and pass milvus://host:port)") if lite else ""
             raise StoreError(f"cannot reach Milvus at {uri}: {exc}{hint}") from None
-        names = collection_names(state)
+        names = collection_names(state, index_type)
         sizes = {lv: d.size for lv, d in state.levels.items()} | {"text": len(state.text.text_ids)}
         grouped = {lv: d.size > int((d.ends > d.starts).sum()) for lv, d in state.levels.items()}
-        store = cls(client, names, grouped, sizes)
+        store = cls(client, names, grouped, sizes, _search_params(index_type))
         try:
             dim = state.levels["global"].vectors.shape[1]
             for lv in state.levels:
@@ -134,8 +165,16 @@ class MilvusStore:
     def _ensure(self, name: str, dim: int, index_type: str, rows: Any, expected: int, views: bool) -> None:
         c = self.client
         if not c.has_collection(name):
-            c.create_collection(name, schema=_schema(dim, views), index_params=_index_params(c, index_type),
-                                consistency_level="Strong")
+            try:
+                c.create_collection(name, schema=_schema(dim, views), index_params=_index_params(c, index_type),
+                                    consistency_level="Strong")
+            except Exception:
+                if not c.has_collection(name):
+                    raise
+                if not c.list_indexes(name):  # created but unusable (the index type was refused): remove it
+                    c.drop_collection(name)
+                    raise
+                # else another replica created it at the same moment: use it
         c.load_collection(name)
         have = self._count(name)
         if have == expected:
@@ -167,8 +206,10 @@ class MilvusStore:
 
     def _search(self, name: str, queries: np.ndarray, n: int, expr: str, fields: list[str], extra: dict) -> list:
         try:
-            return self.client.search(name, data=np.asarray(queries, np.float32).tolist(), limit=min(n, 16_384),
-                                      filter=expr, output_fields=fields, search_params={"metric_type": "IP"}, **extra)
+            limit = min(n, 16_384)  # Milvus's top-k limit; n is at most 4 x MAX_K = 4,000
+            params = {k: max(v, limit) if k == "ef" else v for k, v in self.params.items()}  # HNSW needs ef >= limit
+            return self.client.search(name, data=np.asarray(queries, np.float32).tolist(), limit=limit, filter=expr,
+                                      output_fields=fields, search_params={"metric_type": "IP", "params": params}, **extra)
         except Exception as exc:  # noqa: BLE001
             raise StoreError(f"Milvus search in {name} failed: {exc}") from exc
 
@@ -193,14 +234,20 @@ def _schema(dim: int, views: bool) -> Any:
 
 def _index_params(client: Any, index_type: str) -> Any:
     params = client.prepare_index_params()
-    extra = {"M": 32, "efConstruction": 80} if index_type == "HNSW" else {}
+    extra = {"HNSW": {"M": 32, "efConstruction": 80}, "IVF_FLAT": {"nlist": IVF_NLIST}}.get(index_type, {})
     params.add_index("vector", index_type=index_type, metric_type="IP", params=extra)
     return params
 
 
+def _search_params(index_type: str) -> dict:
+    """What FAISS's builder uses too: ef 128 for HNSW (raised to the limit), nprobe 64 for IVF."""
+    return {"HNSW": {"ef": HNSW_EF_MIN}, "IVF_FLAT": {"nprobe": IVF_NPROBE}}.get(index_type, {})
+
+
 def _view_rows(state: "IndexState", level: str) -> Iterator[dict]:
     data = state.levels[level]
-    bounds = np.where(np.isnan(data.bounds), NO_GEOREF, data.bounds)
+    # Any unknown bound makes the view unlocatable, as in the in-memory filter (NaN compares False).
+    bounds = np.where(np.isnan(data.bounds).any(axis=1, keepdims=True), np.array(NO_GEOREF), data.bounds)
     t = _epoch(state.images.datetime)[data.image_idx]
     collection = state.images.collection[data.image_idx]
     for start in range(0, data.size, UPSERT_BATCH):

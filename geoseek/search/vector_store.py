@@ -12,7 +12,6 @@ bbox/date/collection filters itself.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -88,8 +87,9 @@ def check_store_spec(spec: str | None) -> str:
         return FAISS
     if not is_milvus(spec):
         raise StoreError(f"--store '{spec}' is not 'faiss', a milvus://host:port URI or a Milvus Lite file ending in .db")
-    if spec.endswith(".db") and not spec.startswith(("milvus://", "http://", "https://")):
-        parent = Path(spec).expanduser().resolve().parent
-        if not parent.is_dir():
-            raise StoreError(f"Milvus Lite file {spec}: directory {parent} does not exist")
+    from geoseek.search.milvus_store import check_lite_file, parse_uri
+
+    uri, _ = parse_uri(spec)  # host, port and index type
+    if "://" not in uri:
+        check_lite_file(uri)
     return spec

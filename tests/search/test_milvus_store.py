@@ -31,8 +31,9 @@ FILTERS = [
     Filters(bbox=(-94.6, 37.0, -94.4, 37.2)),
     Filters(start=datetime(2015, 1, 1)),
     Filters(end=datetime(2012, 6, 30)),
-    Filters(start=datetime(2011, 1, 1), end=datetime(2019, 12, 31), collections=("b", "c")),
+    Filters(start=datetime(2011, 1, 1), end=datetime(2019, 12, 31), collections=("b", "a")),
     Filters(bbox=(-94.7, 36.9, -94.5, 37.1), collections=("a",)),
+    Filters(collections=('c "x" \\ y',)),  # quotes and a backslash survive the Milvus expression
 ]
 
 
@@ -52,6 +53,7 @@ def _level(rng, counts: np.ndarray, centre_bounds: np.ndarray) -> LevelData:
     e = img[:, 0] + (img[:, 2] - img[:, 0]) * f[:, 0, 1]
     s = img[:, 1] + (img[:, 3] - img[:, 1]) * f[:, 1, 0]
     n = img[:, 1] + (img[:, 3] - img[:, 1]) * f[:, 1, 1]
+    e[rng.random(len(e)) < 0.05] = np.nan  # a view with one unknown bound meets no bbox, in both stores
     boxes = rng.integers(0, 200, (len(image_idx), 4)).astype(np.int32)
     boxes[:, 2:] = boxes[:, :2] + 50
     starts, ends = _ranges(image_idx, N_IMAGES)
@@ -69,7 +71,7 @@ def synthetic_state(template: IndexState, seed: int = 0) -> IndexState:
     bounds[rng.random(N_IMAGES) < 0.15] = np.nan
     years = rng.integers(2008, 2024, N_IMAGES)
     when = [None if rng.random() < 0.1 else f"{y}-0{1 + i % 9}-15T10:00:00" for i, y in enumerate(years)]
-    collection = np.array(rng.choice(["a", "b", "c"], N_IMAGES), dtype=object)
+    collection = np.array(rng.choice(["a", "b", 'c "x" \\ y'], N_IMAGES), dtype=object)
     rows = {i: ImageRow(image_id=i, path=f"/nowhere/{i}.png", collection=str(c), width=256, height=256, format="PNG",
                         datetime=t, bounds_wgs84=None if np.isnan(b[0]) else list(b))
             for i, c, t, b in zip(ids, collection, when, bounds)}
@@ -105,13 +107,32 @@ def _best_per_image(state: IndexState, level: str, q: np.ndarray, mask: np.ndarr
     return best
 
 
-def test_candidate_images_equal_faiss_flat_under_every_filter(stores):
-    """Same n best images per level (ties within float rounding aside) for every filter and an exclusion."""
+def _check_top_n(found: np.ndarray, best: np.ndarray, n: int) -> None:
+    """``found`` is the n best images by ``best`` (the true best allowed view per image), ties at the n-th aside."""
+    finite = np.flatnonzero(np.isfinite(best))
+    assert set(found) <= set(finite) and len(found) == min(n, len(finite))
+    if len(finite) > n:
+        nth = np.sort(best[finite])[::-1][n - 1]
+        truth = set(finite[best[finite] > nth + 1e-5])
+        assert truth <= set(found), "an image clearly in the top n is missing"
+        assert np.all(best[found] >= nth - 1e-5), "an image clearly outside the top n was returned"
+
+
+@pytest.mark.parametrize("faiss_path", ["exact scan", "over-fetch", "over-fetch then exact"])
+def test_candidate_images_are_the_true_top_n_in_both_stores(stores, monkeypatch, faiss_path):
+    """Both stores return the true n best images per query under every filter and an exclusion; the
+    FAISS store is driven through each of its paths (exact scan of allowed views, over-fetching the
+    index, and the fallback when allowed views rank too deep)."""
+    from geoseek.search import candidates
     from geoseek.search.filters import image_mask, view_mask
 
+    if faiss_path != "exact scan":
+        monkeypatch.setattr(candidates, "BRUTE_FORCE_MAX", 0)
+    if faiss_path == "over-fetch then exact":
+        monkeypatch.setattr(candidates, "FETCH_MAX", 100)
     state, flat, milvus, _ = stores
     rng = np.random.default_rng(1)
-    queries = _unit(rng.standard_normal((6, D))).astype(np.float32)
+    queries = _unit(rng.standard_normal((4, D))).astype(np.float32)
     compared = 0
     for f in FILTERS:
         for exclude in (None, 7):
@@ -119,24 +140,22 @@ def test_candidate_images_equal_faiss_flat_under_every_filter(stores):
             if exclude is not None:
                 allowed[exclude] = False
             for level in state.levels:
-                mask = view_mask(state.levels[level].bounds, state.levels[level].image_idx, allowed, f)
-                for q in queries:
-                    n = 12
-                    a = flat.nearest_images(level, q[None], n, f, exclude, mask)
-                    b = milvus.nearest_images(level, q[None], n, f, exclude, mask)
-                    best = _best_per_image(state, level, q, mask)
-                    assert set(a) <= set(np.flatnonzero(np.isfinite(best))) and set(b) <= set(np.flatnonzero(np.isfinite(best)))
-                    assert len(a) == len(b) == min(n, int(np.isfinite(best).sum()))
-                    if set(a) != set(b):  # only a tie at the n-th place, within float32 rounding, may differ
-                        nth = np.sort(best[np.isfinite(best)])[::-1][n - 1]
-                        assert np.all(np.abs(best[list(set(a) ^ set(b))] - nth) < 1e-5)
-                    compared += 1
-    assert compared == len(FILTERS) * 2 * 3 * len(queries)
-    # Several query vectors at once (image queries): the union of each one's n best.
-    many = queries[:4]
-    assert set(flat.nearest_images("region", many, 5, Filters(), None, None)) == \
-        set(milvus.nearest_images("region", many, 5, Filters(), None, None))
-    assert set(flat.nearest_texts(many, 9)) == set(milvus.nearest_texts(many, 9))
+                d = state.levels[level]
+                mask = view_mask(d.bounds, d.image_idx, allowed, f) if f.active or exclude is not None else None
+                full = np.ones(d.size, bool) if mask is None else mask
+                for n in (12, 40):
+                    for q in queries:
+                        best = _best_per_image(state, level, q, full)
+                        _check_top_n(flat.nearest_images(level, q[None], n, f, exclude, mask), best, n)
+                        _check_top_n(milvus.nearest_images(level, q[None], n, f, exclude, mask), best, n)
+                        compared += 1
+                    # Several query vectors at once (image queries): the union of each one's n best.
+                    for store in (flat, milvus):
+                        union = set().union(*(set(store.nearest_images(level, q[None], n, f, exclude, mask))
+                                              for q in queries))
+                        assert set(store.nearest_images(level, queries, n, f, exclude, mask)) == union
+    assert compared == len(FILTERS) * 2 * 3 * 2 * len(queries)
+    assert set(flat.nearest_texts(queries, 9)) == set(milvus.nearest_texts(queries, 9))
 
 
 def _same_ranking(a, b) -> None:
@@ -177,6 +196,57 @@ def test_reopening_reuses_and_completes_the_collections(stores):
         assert again._count(collection_names(state)["text"]) == len(state.text.text_ids)
     finally:
         again.close()
+
+
+def test_other_index_types_get_their_own_collections(stores):
+    """IVF_FLAT (Milvus Lite's other index) is a separate set of collections; HNSW is refused by Lite, clearly."""
+    state, _, milvus, db = stores
+    ivf = MilvusStore.open(f"{db}?index=ivf_flat", state)
+    try:
+        assert set(ivf.names.values()).isdisjoint(milvus.names.values())
+        q = _unit(np.random.default_rng(5).standard_normal((1, D))).astype(np.float32)
+        best = _best_per_image(state, "region", q[0], np.ones(state.levels["region"].size, bool))
+        _check_top_n(ivf.nearest_images("region", q, 10, Filters(), None, None), best, 10)  # nprobe 64 of 1024: exact here
+    finally:
+        ivf.close()
+    with pytest.raises(StoreError, match="HNSW"):
+        MilvusStore.open(f"{db}?index=hnsw", state)
+    assert not any("_hnsw_" in c for c in milvus.client.list_collections())  # no unusable collection left behind
+
+
+def test_store_failures_are_clear_errors_and_foreign_files_are_left_alone(stores, small_index, tmp_path):
+    import sqlite3
+
+    from fastapi.testclient import TestClient
+
+    from geoseek.search.api import ApiSettings, create_app
+    from geoseek.search.filters import FilterError
+
+    state, _, _, db = stores
+    # An existing SQLite file that is not Milvus Lite's, or any other file, is refused and not touched.
+    other = tmp_path / "catalog.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("create table keep (x)")
+        conn.execute("insert into keep values (42)")
+    text = tmp_path / "notes.db"
+    text.write_text("not a database")
+    for path in (other, text):
+        with pytest.raises(StoreError, match="not a Milvus Lite database"):
+            check_store_spec(str(path))
+    with sqlite3.connect(other) as conn:
+        assert conn.execute("select name from sqlite_master").fetchall() == [("keep",)]
+    assert text.read_text() == "not a database"
+    with pytest.raises(FilterError, match="control characters"):
+        filter_expression(Filters(collections=("a\nb",)), None)
+    # Milvus gone mid-service: the API answers 503 with the reason, the CLI exits 2 with it.
+    broken = MilvusStore.open(str(db), state)
+    broken.close()
+    engine = SearchEngine(small_index.root, state=dataclasses.replace(state, store=broken))
+    with pytest.raises(StoreError, match="search in geoseek_"):
+        engine.search_text_vector(np.ones(D, np.float32) / np.sqrt(D), k=5)
+    with TestClient(create_app(ApiSettings(index=small_index.root), engine=engine)) as client:
+        resp = client.post("/v1/search/image", data={"image_id": "img0003", "k": 5})
+    assert resp.status_code == 503 and "Milvus search" in resp.json()["detail"]
 
 
 def test_filter_expressions_and_bad_store_specs():

@@ -1,4 +1,5 @@
-"""Every failure a client can cause becomes a 4xx with a JSON body {"detail": "..."}, never a 500."""
+"""Every failure a client can cause becomes a 4xx with a JSON body {"detail": "..."}, never a 500;
+a vector store that fails (Milvus down) is a 503 with the same body."""
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
@@ -8,6 +9,7 @@ from fastapi.responses import JSONResponse
 from geoseek.search.engine import QueryError, UnknownImageError
 from geoseek.search.filters import FilterError
 from geoseek.search.query import QueryImageError
+from geoseek.search.vector_store import StoreError
 
 
 def _json(status: int, detail: str) -> JSONResponse:
@@ -30,6 +32,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FilterError)
     async def _bad_filter(_: Request, exc: FilterError) -> JSONResponse:
         return _json(400, str(exc))
+
+    @app.exception_handler(StoreError)
+    async def _store_down(_: Request, exc: StoreError) -> JSONResponse:
+        return _json(503, str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
