@@ -63,7 +63,7 @@ def on_gpu(state: IndexState) -> IndexState:
     a GPU: see geoseek.search.gpu); VariantError without a GPU."""
     if faiss.get_num_gpus() == 0:
         raise VariantError("no GPU: faiss.get_num_gpus() == 0")
-    new = {lv: dataclasses.replace(d, gpu_index=gpu_copy(d.index, d.vectors, {})) for lv, d in state.levels.items()}
+    new = {lv: dataclasses.replace(d, gpu_index=gpu_copy(d.index, d.vectors)) for lv, d in state.levels.items()}
     if any(d.gpu_index is None for lv, d in new.items() if d.size):
         raise VariantError("FAISS could not copy every level to the GPU (see the log)")
     return dataclasses.replace(state, levels=new)

@@ -21,6 +21,7 @@ from geoseek.indexer.store import IndexDir
 from geoseek.schemas import IndexManifest
 
 if TYPE_CHECKING:
+    from geoseek.search.gpu import GpuCopy
     from geoseek.search.vector_store import VectorStore
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ class LevelData:
     bounds: np.ndarray  # (n, 4) float64 WGS84 west, south, east, north (NaN without georef)
     starts: np.ndarray  # (n_images,) first row of each image (0 when it has none)
     ends: np.ndarray  # (n_images,) one past its last row
-    gpu_index: faiss.Index | None = None  # a GPU copy of ``index`` when FAISS sees a GPU (see gpu.py)
+    gpu_index: "GpuCopy | None" = None  # a GPU copy of ``index`` when FAISS sees a GPU (see gpu.py)
 
     @property
     def size(self) -> int:
@@ -126,7 +127,8 @@ def load_images(catalog: Catalog, ids: list[str]) -> ImageTable:
 
 @dataclass
 class IndexState:
-    """Everything search needs from one index version; immutable once built."""
+    """Everything search needs from one index version; immutable once built, except that a level
+    drops its GPU copy if FAISS fails on it (see gpu.py)."""
 
     version: str
     manifest: IndexManifest
@@ -181,7 +183,7 @@ class IndexState:
                                       part.column("depth").to_numpy().astype(np.int16), bounds, starts, ends)
             apply_search_params(faiss_index, manifest.indices[level].params)
             if gpu and faiss_index is not None:
-                levels[level].gpu_index = gpu_copy(faiss_index, levels[level].vectors, manifest.indices[level].params)
+                levels[level].gpu_index = gpu_copy(faiss_index, levels[level].vectors)
         texts = pq.read_table([vdir / "vectors" / f for f in manifest.text_shards], columns=["text_id", "image_id", "text", "vector"])
         text_index = None if milvus else read_faiss(vdir / manifest.indices["text"].file)
         text = TextData(text_index, _vectors(texts).astype(np.float16),

@@ -40,11 +40,20 @@ def state(small_index) -> IndexState:
     return IndexState.load(small_index.root, gpu=False)
 
 
-def test_without_a_gpu_nothing_is_copied(state, small_index):
-    assert faiss.get_num_gpus() == 0  # this machine; the copies below are stand-ins
+def test_gpu_copies_exist_exactly_when_faiss_sees_a_gpu(state, small_index):
     level = state.levels["object"]
-    assert gpu_copy(level.index, level.vectors, {}) is None
-    assert all(d.gpu_index is None for d in IndexState.load(small_index.root).levels.values())
+    copy = gpu_copy(level.index, level.vectors)
+    loaded = IndexState.load(small_index.root)
+    if faiss.get_num_gpus() == 0:  # this machine: nothing is copied, the CPU indices serve
+        assert copy is None and all(d.gpu_index is None for d in loaded.levels.values())
+        return
+    # With a GPU: a float16 flat copy answers like the CPU index, up to k = GPU_K_MAX; deeper goes to the CPU.
+    assert all(d.gpu_index is not None for d in loaded.levels.values() if d.size)
+    q = level.vectors[:3].astype(np.float32)
+    k = min(level.size, 50)
+    cpu_ids = level.index.search(q, k)[1]
+    assert (copy.search(q, k)[1][:, :5] == cpu_ids[:, :5]).mean() > 0.9  # float16 queries on the GPU: near-ties may swap
+    assert IndexState.load(small_index.root, gpu=False).levels["object"].gpu_index is None
 
 
 def test_the_gpu_copy_answers_shallow_searches_and_the_cpu_deep_ones(state, monkeypatch):
