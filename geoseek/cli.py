@@ -195,7 +195,7 @@ def search_text(
     end: Annotated[Optional[str], typer.Option(help="Latest image datetime (ISO 8601).")] = None,
     collection: Annotated[Optional[list[str]], typer.Option(help="Only these collections (repeatable).")] = None,
     refine: Annotated[bool, typer.Option("--refine", help="Zoom refine the top hits.")] = False,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda (cpu also keeps FAISS on the CPU)")] = "auto",
     store: StoreOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with a results list.")] = False,
 ) -> None:
@@ -222,7 +222,7 @@ def search_image(
     levels: LevelsOpt = None,
     weights: WeightsOpt = None,
     bbox: BboxOpt = None,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda (cpu also keeps FAISS on the CPU)")] = "auto",
     store: StoreOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with a results list.")] = False,
 ) -> None:
@@ -249,7 +249,7 @@ def serve(
     index: Annotated[Path, typer.Option("--index", help="Index directory.")],
     host: Annotated[str, typer.Option(help="Bind address (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda (cpu also keeps FAISS on the CPU)")] = "auto",
     catalog: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL of the catalog.")] = None,
     store: StoreOpt = None,
     api_key: Annotated[Optional[str], typer.Option(envvar="GEOSEEK_API_KEY", help="Require this X-API-Key header.")] = None,

@@ -13,7 +13,7 @@ bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks through the real 
 DatasetOpt = Annotated[Path, typer.Option("--dataset", help="Karpathy-style dataset.json with the captions.")]
 LevelsOpt = Annotated[Optional[str], typer.Option(help="Comma list of levels; 'global' alone is the baseline.")]
 WeightsOpt = Annotated[Optional[str], typer.Option(help="Level weights g,r,o (default: the index manifest's).")]
-DeviceOpt = Annotated[str, typer.Option(help="auto | cpu | cuda")]
+DeviceOpt = Annotated[str, typer.Option(help="auto | cpu | cuda (cpu also keeps FAISS on the CPU)")]
 OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Also write the JSON result here.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 
@@ -87,7 +87,7 @@ def speed(
     repeats: Annotated[int, typer.Option(min=1, help="Indexing runs / QPS rounds per configuration (median).")] = 3,
     refine_top: Annotated[int, typer.Option("--refine-top", min=1, help="Hits zoom refine looks into.")] = 5,
     no_indexing: Annotated[bool, typer.Option("--no-indexing", help="Skip the indexing-throughput part.")] = False,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda (query encoder)")] = "auto",
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda (query encoder; cpu also keeps FAISS on the CPU)")] = "auto",
     out: OutOpt = None,
 ) -> None:
     """Indexing images/s and encoder calls, latency p50/p95/p99, QPS and bytes/image vs the global-only flat baseline."""

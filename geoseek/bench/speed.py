@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from geoseek.bench.timing import concurrent_qps, count_encoder_images, time_configs
-from geoseek.bench.variants import VariantError, bytes_per_image, kinds_of, on_gpu, with_kind
+from geoseek.bench.variants import VariantError, bytes_per_image, cpu_only, kinds_of, on_gpu, with_kind
 from geoseek.indexer import run_index
 from geoseek.models import Encoder, load_encoder
 from geoseek.search.engine import SearchEngine
@@ -132,7 +132,7 @@ def _engines(engine: SearchEngine) -> tuple[dict[str, SearchEngine], dict[str, s
     """Engines over the same vectors: flat (exact), hnsw, ivfpq and gpu where they can be built."""
     state = engine.state()
     kinds = {lv: state.manifest.indices[lv].kind for lv in state.levels}
-    flat = state if set(kinds.values()) == {"flat"} else with_kind(state, "flat")
+    flat = cpu_only(state) if set(kinds.values()) == {"flat"} else with_kind(state, "flat")
     out = {"flat": SearchEngine(engine.root, encoder=engine.encoder, state=flat)}
     skipped = {}
     builders: dict[str, Callable[[], IndexState]] = {"hnsw": lambda: with_kind(state, "hnsw"),

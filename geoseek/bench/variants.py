@@ -12,6 +12,7 @@ import faiss
 import numpy as np
 
 from geoseek.indexer.builder import build_index
+from geoseek.search.gpu import gpu_copy
 from geoseek.search.state import IndexState, apply_search_params
 
 log = logging.getLogger(__name__)
@@ -35,34 +36,36 @@ def with_kind(state: IndexState, kind: str) -> IndexState:
     if not levels:
         raise VariantError(f"{kind} needs a level with at least {need} vectors; "
                            + ", ".join(f"{lv} has {d.size}" for lv, d in state.levels.items()))
-    new = dict(state.levels)
+    new = {lv: dataclasses.replace(d, gpu_index=None) for lv, d in state.levels.items()}  # CPU variants
     for lv in levels:
         index, params = build_index(np.ascontiguousarray(state.levels[lv].vectors, dtype=np.float32), kind)
         apply_search_params(index, params)
-        new[lv] = dataclasses.replace(state.levels[lv], index=index)
+        new[lv] = dataclasses.replace(state.levels[lv], index=index, gpu_index=None)
     return dataclasses.replace(state, levels=new)
 
 
 def kinds_of(state: IndexState) -> dict[str, str]:
-    """The FAISS kind each level of a (possibly variant) state searches with: flat | hnsw | ivfpq."""
-    def kind(name: str) -> str:
-        return "hnsw" if "HNSW" in name else "ivfpq" if "IVF" in name else "flat"
-    return {lv: kind(type(d.index).__name__) for lv, d in state.levels.items()}
+    """The FAISS kind each level of a (possibly variant) state searches with: [gpu-]flat | hnsw | ivfpq."""
+    def kind(data) -> str:
+        name = type(data.index).__name__
+        base = "hnsw" if "HNSW" in name else "ivfpq" if "IVF" in name else "flat"
+        return f"gpu-{base}" if data.gpu_index is not None else base
+    return {lv: kind(d) for lv, d in state.levels.items()}
+
+
+def cpu_only(state: IndexState) -> IndexState:
+    """A copy of ``state`` without GPU copies of its indices (what a `--device cpu` engine loads)."""
+    return dataclasses.replace(state, levels={lv: dataclasses.replace(d, gpu_index=None) for lv, d in state.levels.items()})
 
 
 def on_gpu(state: IndexState) -> IndexState:
-    """A copy of ``state`` with exact (IndexFlatIP) indices on all GPUs; VariantError without a GPU.
-
-    The GPU flat index stores float32 (the CPU flat index's fp16 codes have no GPU flat
-    counterpart), so scores equal the CPU's up to float rounding.
-    """
+    """A copy of a flat ``state`` with GPU copies of its indices (what the engine loads when FAISS sees
+    a GPU: see geoseek.search.gpu); VariantError without a GPU."""
     if faiss.get_num_gpus() == 0:
         raise VariantError("no GPU: faiss.get_num_gpus() == 0")
-    new = {}
-    for lv, data in state.levels.items():
-        cpu = faiss.IndexFlatIP(data.vectors.shape[1])
-        cpu.add(np.ascontiguousarray(data.vectors, dtype=np.float32))
-        new[lv] = dataclasses.replace(data, index=faiss.index_cpu_to_all_gpus(cpu))
+    new = {lv: dataclasses.replace(d, gpu_index=gpu_copy(d.index, d.vectors)) for lv, d in state.levels.items()}
+    if any(d.gpu_index is None for lv, d in new.items() if d.size):
+        raise VariantError("FAISS could not copy every level to the GPU (see the log)")
     return dataclasses.replace(state, levels=new)
 
 

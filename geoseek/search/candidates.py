@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from geoseek.search.gpu import search as index_search
 from geoseek.search.state import LevelData
 
 BRUTE_FORCE_MAX = 50_000  # allowed views scanned exactly below this (a few ms on 2 cores at 384-d)
@@ -63,7 +64,9 @@ def candidate_images(level: LevelData, queries: np.ndarray, n: int, row_mask: np
     per_image = -(-size // max(1, len(with_views)))
     fetch = min(size, n * per_image)
     while True:
-        _, ids = level.index.search(q, fetch)
+        _, ids, gpu_ok = index_search(level.index, level.gpu_index, q, fetch)
+        if not gpu_ok:
+            level.gpu_index = None
         found = [_first_images(row, level.image_idx, row_mask, n) for row in ids]
         if fetch >= size or all(len(f) >= n for f in found):
             return np.unique(np.concatenate(found)).astype(np.int64)

@@ -72,7 +72,8 @@ class SearchEngine:
         self.store_spec = store
         self._lock = threading.Lock()  # version reloads
         self._model_lock = threading.Lock()
-        self._state = state or IndexState.load(self.root, catalog_url, store)
+        self._gpu = device != "cpu"  # `--device cpu` keeps FAISS on the CPU too
+        self._state = state or IndexState.load(self.root, catalog_url, store, gpu=self._gpu)
         self._fixed = state is not None  # an in-memory state (benchmarks) is not reloaded from disk
         self._retry_at = 0.0  # after a failed load of a new version, wait before trying again
         self._encoder = encoder
@@ -90,7 +91,8 @@ class SearchEngine:
             if self._lock.acquire(blocking=False):
                 try:
                     if self._state.version != current:
-                        old, self._state = self._state, IndexState.load(self.root, self.catalog_url, self.store_spec)
+                        new = IndexState.load(self.root, self.catalog_url, self.store_spec, gpu=self._gpu)
+                        old, self._state = self._state, new
                         log.info("switched to index version %s", current)
                         _retire(old)
                 except Exception:  # noqa: BLE001 - a broken new version must not take the service down

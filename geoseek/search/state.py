@@ -21,6 +21,7 @@ from geoseek.indexer.store import IndexDir
 from geoseek.schemas import IndexManifest
 
 if TYPE_CHECKING:
+    from geoseek.search.gpu import GpuCopy
     from geoseek.search.vector_store import VectorStore
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class LevelData:
     bounds: np.ndarray  # (n, 4) float64 WGS84 west, south, east, north (NaN without georef)
     starts: np.ndarray  # (n_images,) first row of each image (0 when it has none)
     ends: np.ndarray  # (n_images,) one past its last row
+    gpu_index: "GpuCopy | None" = None  # a GPU copy of ``index`` when FAISS sees a GPU (see gpu.py)
 
     @property
     def size(self) -> int:
@@ -125,7 +127,8 @@ def load_images(catalog: Catalog, ids: list[str]) -> ImageTable:
 
 @dataclass
 class IndexState:
-    """Everything search needs from one index version; immutable once built."""
+    """Everything search needs from one index version; immutable once built, except that a level
+    drops its GPU copy if FAISS fails on it (see gpu.py)."""
 
     version: str
     manifest: IndexManifest
@@ -144,8 +147,10 @@ class IndexState:
         return FaissStore(self)
 
     @classmethod
-    def load(cls, root: Path, catalog_url: str | None = None, store: str | None = None) -> "IndexState":
-        """Load the current version; ``store``: 'faiss' (default), a Milvus URI or a Milvus Lite .db path."""
+    def load(cls, root: Path, catalog_url: str | None = None, store: str | None = None, gpu: bool = True) -> "IndexState":
+        """Load the current version; ``store``: 'faiss' (default), a Milvus URI or a Milvus Lite .db path;
+        ``gpu``: copy the FAISS level indices to the GPU when FAISS sees one."""
+        from geoseek.search.gpu import gpu_copy
         from geoseek.search.vector_store import check_store_spec, is_milvus
 
         milvus = is_milvus(check_store_spec(store))
@@ -177,6 +182,8 @@ class IndexState:
                                       img_idx, _boxes(part, "bbox"), _boxes(part, "node_box"),
                                       part.column("depth").to_numpy().astype(np.int16), bounds, starts, ends)
             apply_search_params(faiss_index, manifest.indices[level].params)
+            if gpu and faiss_index is not None:
+                levels[level].gpu_index = gpu_copy(faiss_index, levels[level].vectors)
         texts = pq.read_table([vdir / "vectors" / f for f in manifest.text_shards], columns=["text_id", "image_id", "text", "vector"])
         text_index = None if milvus else read_faiss(vdir / manifest.indices["text"].file)
         text = TextData(text_index, _vectors(texts).astype(np.float16),

@@ -66,7 +66,7 @@ def speed_index(tmp_path_factory, tiny_rn_config):
 
 
 def test_ann_variant_swaps_only_the_index(speed_index, monkeypatch):
-    state = IndexState.load(speed_index)
+    state = IndexState.load(speed_index, gpu=False)  # CPU kinds, also on a machine with a GPU
     with pytest.raises(VariantError, match="at least 1024"):
         with_kind(state, "hnsw")  # every level here is smaller than the builder's ANN threshold
     monkeypatch.setattr(variants, "ANN_MIN_VECTORS", 20)
