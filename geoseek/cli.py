@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -123,6 +124,8 @@ def info(
 search_app = typer.Typer(no_args_is_help=True, help="Search an index by text or by image.")
 app.add_typer(search_app, name="search")
 app.add_typer(bench_app, name="bench")
+store_app = typer.Typer(no_args_is_help=True, help="Vector stores other than the index's own FAISS files.")
+app.add_typer(store_app, name="store")
 app.command("ui")(ui_command)
 app.command("demo")(demo_command)
 
@@ -270,6 +273,34 @@ def serve(
         _fail(str(exc))
     settings = ApiSettings(index=index, device=device, catalog=catalog, store=store, api_key=api_key)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@store_app.command("sync")
+def store_sync(
+    index: Annotated[Path, typer.Option("--index", help="Index directory.")],
+    store: Annotated[str, typer.Option(help="milvus://host:port[?index=...] or a Milvus Lite file path ending in .db.")],
+    catalog: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL of the catalog.")] = None,
+) -> None:
+    """Create and fill the current version's Milvus collections now (after `geoseek index`), so that
+    API replicas find them complete instead of filling them on start-up."""
+    _setup_logging(False)
+    from geoseek.search.state import IndexState
+    from geoseek.search.vector_store import StoreError, check_store_spec, is_milvus
+
+    if not _published(index):
+        _fail(f"no GeoSeek index at {index}")
+    try:
+        if not is_milvus(check_store_spec(store)):
+            _fail("store sync fills a Milvus store; the FAISS indices are in the index directory already")
+        t = time.perf_counter()
+        state = IndexState.load(index, catalog, store, gpu=False)
+    except StoreError as exc:
+        _fail(str(exc))
+    milvus = state.store
+    for name, added in milvus.added.items():
+        typer.echo(f"{name}: {milvus.count(name)} rows ({added} added)")
+    typer.echo(f"version {state.version} ready in {store} ({time.perf_counter() - t:.1f}s)")
+    milvus.close()
 
 
 def _published(path: Path) -> bool:

@@ -128,6 +128,7 @@ class MilvusStore:
         self.grouped = grouped  # levels with several views per image need group-by to count images
         self.sizes = sizes
         self.params = params or {}
+        self.added: dict[str, int] = {}  # rows this open upserted, per collection (0: it was complete)
 
     @classmethod
     def open(cls, spec: str, state: "IndexState") -> "MilvusStore":
@@ -176,18 +177,21 @@ class MilvusStore:
                     raise
                 # else another replica created it at the same moment: use it
         c.load_collection(name)
-        have = self._count(name)
+        have = self.count(name)
+        self.added[name] = 0
         if have == expected:
             return
         log.info("filling Milvus collection %s: %d of %d rows present", name, have, expected)
         for batch in _batches(rows(), UPSERT_BATCH):
             c.upsert(name, batch)
         c.flush(name)
-        have = self._count(name)
+        self.added[name] = expected - have
+        have = self.count(name)
         if have != expected:
             raise StoreError(f"Milvus collection {name} holds {have} rows after filling; the index version has {expected}")
 
-    def _count(self, name: str) -> int:
+    def count(self, name: str) -> int:
+        """Rows in collection ``name``."""
         return int(self.client.query(name, filter="", output_fields=["count(*)"])[0]["count(*)"])
 
     def nearest_images(self, level: str, queries: np.ndarray, n: int, filters: Filters, exclude: int | None,

@@ -189,11 +189,11 @@ def test_reopening_reuses_and_completes_the_collections(stores):
     state, _, milvus, db = stores
     name = collection_names(state)["object"]
     milvus.client.delete(name, filter="row < 100")
-    assert milvus._count(name) == state.levels["object"].size - 100
+    assert milvus.count(name) == state.levels["object"].size - 100
     again = MilvusStore.open(str(db), state)
     try:
-        assert again._count(name) == state.levels["object"].size
-        assert again._count(collection_names(state)["text"]) == len(state.text.text_ids)
+        assert again.count(name) == state.levels["object"].size
+        assert again.count(collection_names(state)["text"]) == len(state.text.text_ids)
     finally:
         again.close()
 
@@ -295,3 +295,56 @@ def test_engine_and_cli_with_a_milvus_lite_store(small_index, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "geoseek.cli", "search", "text", "x", "--index", str(small_index.root),
                           "--store", "nosuch://x"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "not 'faiss'" in bad.stderr
+
+
+def test_a_new_index_version_gets_its_own_collections_and_the_old_store_is_closed(tmp_path, tiny_vit_config, monkeypatch):
+    """Publishing a version while serving from Milvus: the engine fills the new version's collections,
+    answers from them, and closes the old version's store after the grace period."""
+    import shutil
+    import time
+
+    from geoseek.indexer import run_index
+    from geoseek.search import engine as engine_module
+    from tests.conftest import RSICD
+    from tests.search.conftest import build_small_index
+
+    monkeypatch.setattr(engine_module, "STORE_GRACE_S", 0.2)
+    small = build_small_index(tmp_path, str(tiny_vit_config))
+    eng = SearchEngine(small.root, device="cpu", store=str(tmp_path / "serve.db"))
+    old = eng.state()
+    assert len(eng.search_text("a beach", k=50).results) == 15
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    shutil.copy(RSICD / "images" / "Beach" / "beach_1.jpg", extra / "beach_1.jpg")
+    run_index([extra], small.root, model=str(tiny_vit_config), device="cpu", progress=False)
+    resp = eng.search_text("a beach", k=50)
+    new = eng.state()
+    assert resp.version == new.version != old.version and len(resp.results) == 16
+    assert new.store.kind == "milvus" and set(new.store.names.values()).isdisjoint(old.store.names.values())
+    assert new.store.count(new.store.names["global"]) == 16
+    time.sleep(1.0)  # past the grace period: the old version's connection is closed
+    with pytest.raises(StoreError):
+        old.store.nearest_images("global", np.ones((1, new.levels["global"].vectors.shape[1]), np.float32), 5,
+                                 Filters(), None, None)
+    new.store.close()
+
+
+def test_store_sync_fills_once_before_serving(small_index, tmp_path):
+    """`geoseek store sync` fills the current version's collections; a second run (or a replica) adds nothing."""
+    db = tmp_path / "sync.db"
+
+    def sync(store: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "geoseek.cli", "store", "sync", "--index", str(small_index.root),
+                               "--store", store], capture_output=True, text=True, timeout=300)
+
+    first = sync(str(db))
+    assert first.returncode == 0, first.stderr
+    state = IndexState.load(small_index.root, gpu=False)
+    expected = {lv: d.size for lv, d in state.levels.items()} | {"text": len(state.text.text_ids)}
+    lines = {line.split(":")[0].rsplit("_", 1)[1]: line for line in first.stdout.splitlines() if line.startswith("geoseek_")}
+    assert {name: int(line.split(": ")[1].split()[0]) for name, line in lines.items()} == expected
+    assert all(f"({n} added)" in lines[name] for name, n in expected.items())
+    again = sync(str(db))
+    assert again.returncode == 0 and again.stdout.count("(0 added)") == len(expected)
+    refused = sync("faiss")
+    assert refused.returncode == 2 and "fills a Milvus store" in refused.stderr
