@@ -70,10 +70,15 @@ def test_text_query_shows_thumbnails_with_boxes(page, demo_urls):
     assert with_boxes >= 6, with_boxes
     assert page.get_by_text("fused").count() >= 12
     page.screenshot(path=str(SHOTS / "text-search.png"), full_page=False)
+    _open_details(page, "Georeference and metadata", "details.png")
+
+
+def _open_details(page, shows: str, shot: str) -> None:
+    """Open the first hit's details, wait until ``shows`` is on the page, screenshot it as ``shot``."""
     page.get_by_role("button", name="Details").first.click()
-    page.get_by_text("Georeference and metadata").wait_for()
+    page.get_by_text(shows).wait_for()
     page.get_by_text("Details ·").scroll_into_view_if_needed()
-    page.screenshot(path=str(SHOTS / "details.png"), full_page=False)
+    page.screenshot(path=str(SHOTS / shot), full_page=False)
 
 
 def test_scene_query_shows_the_map_and_the_dris_tree(page, demo_urls):
@@ -85,10 +90,7 @@ def test_scene_query_shows_the_map_and_the_dris_tree(page, demo_urls):
     page.get_by_label("Describe what you are looking for").click()
     page.keyboard.press("Enter")
     page.get_by_text("1 georeferenced result").wait_for()
-    page.get_by_role("button", name="Details").first.click()
-    page.get_by_text("EPSG:4326").wait_for()
-    page.get_by_text("Details ·").scroll_into_view_if_needed()
-    page.screenshot(path=str(SHOTS / "scene-details.png"), full_page=False)
+    _open_details(page, "EPSG:4326", "scene-details.png")
 
 
 def test_upload_finds_similar_images_and_captions(page, demo_urls):
