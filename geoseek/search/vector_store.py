@@ -78,7 +78,7 @@ def is_milvus(spec: str | None) -> bool:
     """True for ``milvus://host:port[?index=...]``, ``http(s)://`` Milvus URIs and Milvus Lite ``*.db`` paths."""
     if not spec or spec == FAISS:
         return False
-    return spec.startswith(("milvus://", "http://", "https://")) or spec.endswith(".db")
+    return spec.startswith(("milvus://", "http://", "https://")) or spec.split("?", 1)[0].endswith(".db")
 
 
 def check_store_spec(spec: str | None) -> str:

@@ -249,13 +249,15 @@ def test_store_failures_are_clear_errors_and_foreign_files_are_left_alone(stores
     assert resp.status_code == 503 and "Milvus search" in resp.json()["detail"]
 
 
-def test_filter_expressions_and_bad_store_specs():
+def test_filter_expressions_and_bad_store_specs(tmp_path):
     f = Filters(bbox=(-95.0, 36.5, -94.0, 37.5), end=datetime(2020, 1, 1), collections=('a "b"',))
     expr = filter_expression(f, exclude=3)
     assert "west <= -94.0 and east >= -95.0 and south <= 37.5 and north >= 36.5" in expr
     assert "t <= 1577836800" in expr and 'collection in ["a \\"b\\""]' in expr and "image_idx != 3" in expr
     assert filter_expression(Filters(), None) == ""
     assert parse_uri("milvus://db.example:19530?index=hnsw") == ("http://db.example:19530", "HNSW")
+    lite = f"{tmp_path}/x.db?index=ivf_flat"  # a Lite file with an index type, as the README shows
+    assert check_store_spec(lite) == lite and parse_uri(lite) == (f"{tmp_path}/x.db", "IVF_FLAT")
     for bad, msg in [("redis://x:1", "not 'faiss'"), ("/no/such/dir/x.db", "does not exist")]:
         with pytest.raises(StoreError, match=msg):
             check_store_spec(bad)
