@@ -80,6 +80,19 @@ def make_split_archive(root: Path, n_train: int = 32, n_val: int = 16, n_test: i
     return path
 
 
+SHARED_CAPTION = "many buildings and green trees are in a dense residential area ."
+
+
+def repeat_captions(dataset: Path, split: str, n: int = 8, text: str = SHARED_CAPTION) -> Path:
+    """Give the first ``n`` images of ``split`` the same first caption, as RSICD repeats captions across images."""
+    data = json.loads(dataset.read_text())
+    chosen = [e for e in data["images"] if e["split"] == split][:n]
+    for e in chosen:
+        e["sentences"] = [{**e["sentences"][0], "raw": text}] + e["sentences"][1:]
+    dataset.write_text(json.dumps(data))
+    return dataset
+
+
 @pytest.fixture()
 def split_dataset(tmp_path) -> Path:
     """dataset.json of 32 train / 16 val / 16 test real chips (classes spread over the splits)."""

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 
+from geoseek.schemas.bench import MatchRule
+
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks through the real index and search engine.")
 
 # Options several bench commands share.
@@ -28,17 +30,22 @@ def recall(
     refine: Annotated[bool, typer.Option("--refine", help="Zoom refine on text->image.")] = False,
     store: Annotated[Optional[str], typer.Option(help="Vector store: faiss (default), milvus://host:port or a "
                      "Milvus Lite .db path.")] = None,
+    match: Annotated[MatchRule, typer.Option(help="Text->image relevance: 'image' (standard: a caption's only "
+                     "correct image is its own) or 'caption' (LENIENT: any image with the identical string).")
+                     ] = MatchRule.IMAGE,
     device: DeviceOpt = "auto",
     out: OutOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Text->image and image->text R@1/5/10 and mR over one split (JSON on stdout)."""
+    """Text->image and image->text R@1/5/10 and mR over one split (JSON on stdout; standard own-image rule)."""
     from geoseek.bench.recall import recall_benchmark
     from geoseek.cli import _levels, _weights
 
+    if match is not MatchRule.IMAGE:
+        typer.echo(f"note: {match.description}", err=True)
     lv, w = _levels(levels), _weights(weights)
     _run(index, device, out, lambda engine: {**recall_benchmark(index, dataset, split, levels=lv, weights=w, refine=refine,
-                                                                engine=engine, progress=not quiet),
+                                                                engine=engine, progress=not quiet, match=match),
                                              "store": engine.store_spec or "faiss"}, store=store)
 
 
@@ -53,7 +60,7 @@ def tune_fusion_cmd(
     device: DeviceOpt = "auto",
     out: Annotated[Optional[Path], typer.Option("--out", help="Also write the JSON result (whole grid) here.")] = None,
 ) -> None:
-    """Grid-search the global/region/object weights for val mR and write them into the index manifest."""
+    """Grid-search the global/region/object weights for val mR (own-image rule) and write them into the index manifest."""
     from geoseek.bench.fusion import check_checkpoint, set_checkpoint_fusion, tune_fusion
     from geoseek.bench.recall import BenchError
     from geoseek.cli import _engine, _fail, _setup_logging

@@ -3,14 +3,15 @@
 Each query's per-level scores against *every* image (and every caption) of the gallery are
 computed once with the engine's own pooling rules (fusion.rescore_level / fuse for images, the
 caption scoring of image->text); any weight triple is then a weighted sum, so a grid over the
-weight simplex costs matrix arithmetic, not searches. The objective is val mR. Scoring the
+weight simplex costs matrix arithmetic, not searches. The objective is val mR under the
+standard own-image rule (a caption entry's only correct image is its own); the lenient
+same-string variant is never used to choose weights. Scoring the
 whole gallery makes the figures an upper bound of the engine's, which rescores the candidates
 its FAISS searches return (equal for flat indices and galleries within its candidate budget).
 """
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 import logging
 import os
 import shutil
@@ -19,10 +20,10 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from geoseek.bench.recall import _check_gallery, caption_carriers, split_queries
+from geoseek.bench.recall import _check_gallery, split_queries
 from geoseek.indexer.store import IndexDir
 from geoseek.models.training.metrics import KS, mean_recall, recall_at_k
-from geoseek.schemas import FusionWeights
+from geoseek.schemas import FusionWeights, MatchRule
 from geoseek.search.engine import SearchEngine
 from geoseek.search.fusion import fuse, rescore_level
 from geoseek.search.query import indexed_image_views
@@ -83,21 +84,20 @@ def tune_fusion(index: Path, dataset: Path, split: str = "val", step: float = 0.
     if not entries:
         raise ValueError(f"{dataset}: split '{split}' has no captions to tune on")
     image_ids = list(dict.fromkeys(iid for _, iid in entries))  # image->text queries: captioned images
-    carriers = caption_carriers(entries)
-    texts = sorted(carriers)
+    texts = sorted({t for t, _ in entries})
     t2i = _text_to_image_scores(engine, texts, levels)
-    gallery = np.array(state.images.ids)
-    relevant = np.array([[iid in carriers[t] for iid in gallery] for t in texts])  # (n_texts, n_images)
-    per_text = Counter(t for t, _ in entries)
-    repeats = np.array([per_text[text] for text in texts])  # caption entries per unique string
+    gallery = {iid: j for j, iid in enumerate(state.images.ids)}
+    text_row = {t: i for i, t in enumerate(texts)}
+    entry_text = np.array([text_row[t] for t, _ in entries])  # each caption entry is a query ...
+    entry_image = np.array([gallery[iid] for _, iid in entries])  # ... whose only correct image is its own
     i2t = _image_to_text_scores(engine, image_ids, levels)
     caption_owner = np.array(state.text.image_ids)
     k = max(KS)
     results = []
     for w in weight_grid(step):
         wv = np.array(w, np.float32)
-        top = _top_k(t2i @ wv, k)
-        rel_t = np.repeat(np.take_along_axis(relevant, top, axis=1) & (top >= 0), repeats, axis=0)  # per caption entry
+        top = _top_k(t2i @ wv, k)[entry_text]  # (n_entries, k): a repeated string ranks the same way
+        rel_t = (top == entry_image[:, None]) & (top >= 0)
         top_c = _top_k(i2t @ wv, k)
         rel_i = (caption_owner[top_c] == np.array(image_ids)[:, None]) & (top_c >= 0)
         r_t, r_i = recall_at_k(rel_t), recall_at_k(rel_i)
@@ -111,7 +111,8 @@ def tune_fusion(index: Path, dataset: Path, split: str = "val", step: float = 0.
     baseline = next(r for r in results if r["weights"]["global"] == 1.0)
     version = write_fusion(index, best["weights"], scored=state.version) if write else None
     return {"split": split, "chosen": best, "global_only": baseline, "grid_step": step, "grid": results,
-            "written_version": version, "n_queries": {"t2i": len(entries), "i2t": len(image_ids)}}
+            "written_version": version, "match": MatchRule.IMAGE.as_json(),
+            "n_queries": {"t2i": len(entries), "i2t": len(image_ids)}}
 
 
 def write_fusion(index: Path, weights: dict[str, float], scored: str | None = None) -> str:

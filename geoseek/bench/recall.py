@@ -3,8 +3,10 @@
 Definitions (RemoteCLIP / GeoRSCLIP evaluations):
 - image->text: one query per image; a hit at K if one of the image's own caption entries is in
   its top K captions (every caption entry of the split is a candidate, repeats included).
-- text->image: one query per caption entry; a hit at K if the caption's image, or any image of
-  the split carrying the identical caption string (RSICD repeats captions), is in the top K.
+- text->image: one query per caption entry; a hit at K if the caption's own image is in the top
+  K (the standard own-image rule, ``MatchRule.IMAGE``). ``MatchRule.CAPTION`` is the lenient
+  variant that also accepts any image of the split carrying the identical string (RSICD repeats
+  captions); results name the rule they were scored by.
 The gallery is the index itself, so the index must hold exactly the split being scored
 (``geoseek index DATASET --split test``); anything else is refused rather than scored.
 """
@@ -19,6 +21,7 @@ from tqdm.auto import tqdm
 
 from geoseek.indexer.sources import SourceItem, content_ids, read_dataset
 from geoseek.models.training.metrics import KS, mean_recall, recall_at_k
+from geoseek.schemas.bench import MatchRule
 from geoseek.schemas.search import Weights
 from geoseek.search.engine import SearchEngine
 
@@ -71,26 +74,34 @@ def _check_gallery(engine: SearchEngine, image_ids: list[str], split: str) -> No
 
 def recall_benchmark(index: Path, dataset: Path, split: str = "test", levels: list[str] | None = None,
                      weights: Weights | None = None, refine: bool = False, engine: SearchEngine | None = None,
-                     progress: bool = True) -> dict:
-    """Run both directions over the split; returns the JSON-ready result (percentages)."""
+                     progress: bool = True, match: MatchRule = MatchRule.IMAGE) -> dict:
+    """Run both directions over the split; returns the JSON-ready result (percentages).
+
+    ``match`` decides the text->image relevance (see the module docstring); the default is the
+    standard own-image rule.
+    """
     started = time.perf_counter()
     engine = engine or SearchEngine(index)
     image_ids, entries = split_queries(dataset, split)
     _check_gallery(engine, image_ids, split)
+    if not entries:
+        raise BenchError(f"{dataset}: split '{split}' has no captions to score")
     k = max(KS)
     carriers = caption_carriers(entries)
     texts = sorted(carriers)
     vecs = dict(zip(texts, engine.encoder.encode_texts(texts)))
-    rel_t2i, used = [], None
-    for text, _ in tqdm(entries, desc="text->image", disable=not progress, leave=False):
-        resp = engine.search_text_vector(vecs[text], k=k, levels=levels, weights=weights, refine=refine)
-        used = resp
-        row = [hit.image_id in carriers[text] for hit in resp.results]
+    ranked: dict[str, list[str]] = {}  # a repeated string is searched once: the engine is deterministic
+    used = None
+    for text in tqdm(texts, desc="text->image", disable=not progress, leave=False):
+        used = engine.search_text_vector(vecs[text], k=k, levels=levels, weights=weights, refine=refine)
+        ranked[text] = [hit.image_id for hit in used.results]
+    rel_t2i = []
+    for text, own in entries:
+        correct = {own} if match is MatchRule.IMAGE else carriers[text]
+        row = [iid in correct for iid in ranked[text]]
         rel_t2i.append(row + [False] * (k - len(row)))
     rel_i2t = []
     captioned = list(dict.fromkeys(iid for _, iid in entries))  # an image without captions can never hit
-    if not entries:
-        raise BenchError(f"{dataset}: split '{split}' has no captions to score")
     for iid in tqdm(captioned, desc="image->text", disable=not progress, leave=False):
         resp = engine.search_image(iid, target="texts", k=k, levels=levels, weights=weights)
         row = [hit.image_id == iid for hit in resp.results]
@@ -98,7 +109,7 @@ def recall_benchmark(index: Path, dataset: Path, split: str = "test", levels: li
     t2i, i2t = recall_at_k(np.array(rel_t2i)), recall_at_k(np.array(rel_i2t))
     state = engine.state()
     return {
-        "t2i": t2i, "i2t": i2t, "mR": mean_recall(t2i, i2t),
+        "t2i": t2i, "i2t": i2t, "mR": mean_recall(t2i, i2t), "match": match.as_json(),
         "levels": used.levels if used else levels, "weights": used.weights if used else None, "refine": refine,
         "n_queries": {"t2i": len(entries), "i2t": len(captioned)}, "gallery_images": len(state.images.ids),
         "split": split, "dataset": str(dataset), "index": str(index), "index_version": state.version,

@@ -1,4 +1,5 @@
 """Pydantic models shared by indexer, search, API and UI. Imports nothing heavy."""
+from geoseek.schemas.bench import MatchRule
 from geoseek.schemas.manifest import (
     LEVELS,
     DRISParams,
@@ -19,6 +20,7 @@ __all__ = [
     "IndexInfo",
     "IndexManifest",
     "LevelIndexInfo",
+    "MatchRule",
     "ModelInfo",
     "ObjectParams",
     "SkippedInput",

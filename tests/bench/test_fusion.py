@@ -14,6 +14,7 @@ from geoseek.models import load_encoder
 from geoseek.models.training import TrainConfig, Trainer
 from geoseek.schemas import FusionWeights
 from geoseek.search.engine import SearchEngine
+from tests.conftest import repeat_captions
 
 
 def test_weight_grid_covers_the_simplex():
@@ -30,18 +31,20 @@ def trained(split_dataset, tiny_rn_config, tmp_path):
 
 
 def test_tuned_weights_are_published_and_reproduced_by_the_engine(split_dataset, trained, tmp_path):
+    repeat_captions(split_dataset, "val", n=8)  # a val split that repeats a caption: the rules disagree on it
     index = tmp_path / "val-index"
     run_index([split_dataset], index, model=str(trained), device="cpu", progress=False, splits=["val"])
     before = IndexDir(index).current()
     res = tune_fusion(index, split_dataset, "val", step=0.25)
     chosen = res["chosen"]
+    assert res["match"]["rule"] == "image"
     assert chosen["mR"] >= res["global_only"]["mR"] and len(res["grid"]) == 10
     idx = IndexDir(index)
     assert idx.current() != before and res["written_version"] == idx.current()
     fusion = idx.manifest().fusion
     assert (fusion.global_, fusion.region, fusion.object) == tuple(chosen["weights"].values())
     # The engine, with the manifest's new default weights, gives the grid's numbers.
-    engine_res = recall_benchmark(index, split_dataset, "val", progress=False)
+    engine_res = recall_benchmark(index, split_dataset, "val", progress=False)  # the standard own-image rule
     assert engine_res["weights"] == pytest.approx(chosen["weights"])
     for d in ("t2i", "i2t"):
         for k in ("R@1", "R@5", "R@10"):

@@ -13,6 +13,9 @@ from geoseek.indexer import run_index
 from geoseek.indexer.sources import read_dataset
 from geoseek.models import load_encoder
 from geoseek.models.training.metrics import dense_recall, recall_at_k
+from geoseek.schemas import MatchRule
+from geoseek.search.engine import SearchEngine
+from tests.conftest import make_split_archive, repeat_captions
 from PIL import Image
 
 
@@ -29,14 +32,66 @@ def test_dense_recall_on_a_gallery_smaller_than_k():
     assert res["t2i"] == {"R@1": 100.0, "R@5": 100.0, "R@10": 100.0} and res["mR"] == 100.0
 
 
-def test_dense_recall_counts_identical_captions_as_hits():
+def test_dense_recall_rules_apart_on_identical_captions():
     img = np.eye(3, dtype=np.float32)
     txt = np.array([[0, 1, 0], [0.8, 0, 0.6], [0, 0, 1]], np.float32)  # caption 0 looks like image 1
     ids = [[0], [0, 1], [2]]  # image 0 and image 1 both carry caption 0
-    res = dense_recall(img, txt, ids, ks=(1,))
-    assert res["t2i"]["R@1"] == 75.0  # caption 0 (twice) -> image 1 carries it too: hits; caption 1 -> image 0: miss
-    assert res["i2t"]["R@1"] < 100.0  # image 0's best entry (caption 1) belongs to image 1: a miss
-    assert res["n_queries"] == {"t2i": 4, "i2t": 3}
+    std = dense_recall(img, txt, ids, ks=(1,))
+    # entries (c0, img0) -> top image 1: miss; (c0, img1): hit; (c1, img1) -> image 0: miss; (c2, img2): hit
+    assert std["t2i"]["R@1"] == 50.0 and std["match"]["rule"] == "image"
+    lenient = dense_recall(img, txt, ids, ks=(1,), match=MatchRule.CAPTION)
+    assert lenient["t2i"]["R@1"] == 75.0 and lenient["match"]["rule"] == "caption"  # image 1 carries c0 too
+    assert std["i2t"] == lenient["i2t"] and std["i2t"]["R@1"] < 100.0  # image 0's best entry is image 1's
+    assert std["n_queries"] == {"t2i": 4, "i2t": 3}
+
+
+def _brute_force_recall(index, dataset, split: str, match: MatchRule) -> dict:
+    """R@1/5/10 both ways from the index's stored global and caption vectors, by numpy alone."""
+    engine = SearchEngine(index, device="cpu")
+    state = engine.state()
+    glob = state.levels["global"]
+    gallery = np.array(state.images.ids)[glob.image_idx]  # one global row per image
+    g = glob.vectors.astype(np.float32)
+    _, entries = split_queries(dataset, split)
+    texts = sorted({t for t, _ in entries})
+    tv = dict(zip(texts, engine.encoder.encode_texts(texts)))
+    t2i = {k: 0 for k in (1, 5, 10)}
+    for text, own in entries:
+        ranked = gallery[np.argsort(-(g @ tv[text]), kind="stable")]
+        carriers = {iid for t, iid in entries if t == text} if match is MatchRule.CAPTION else {own}
+        for k in t2i:
+            t2i[k] += bool(carriers & set(ranked[:k]))
+    caps, owners = state.text.vectors.astype(np.float32), np.array(state.text.image_ids)
+    captioned = list(dict.fromkeys(iid for _, iid in entries))
+    i2t = {k: 0 for k in (1, 5, 10)}
+    for iid in captioned:
+        ranked = owners[np.argsort(-(caps @ g[list(gallery).index(iid)]), kind="stable")]
+        for k in i2t:
+            i2t[k] += iid in ranked[:k]
+    return {"t2i": {f"R@{k}": 100 * v / len(entries) for k, v in t2i.items()},
+            "i2t": {f"R@{k}": 100 * v / len(captioned) for k, v in i2t.items()}}
+
+
+def _close(res: dict, ref: dict) -> None:
+    for d in ("t2i", "i2t"):
+        for k in ("R@1", "R@5", "R@10"):
+            assert abs(res[d][k] - ref[d][k]) <= 100 / res["n_queries"][d] + 1e-6, (d, k)  # one near-tie may flip
+
+
+def test_standard_and_lenient_rules_equal_brute_force_and_differ(tmp_path, tiny_rn_config):
+    dataset = repeat_captions(make_split_archive(tmp_path / "archive"), "test", n=8)  # 8 of 16 images share a string
+    index = tmp_path / "index"
+    run_index([dataset], index, model=str(tiny_rn_config), device="cpu", progress=False, splits=["test"])
+    std = recall_benchmark(index, dataset, "test", levels=["global"], progress=False)
+    lenient = recall_benchmark(index, dataset, "test", levels=["global"], progress=False, match=MatchRule.CAPTION)
+    assert std["match"]["rule"] == "image" and lenient["match"]["rule"] == "caption"
+    _close(std, _brute_force_recall(index, dataset, "test", MatchRule.IMAGE))
+    _close(lenient, _brute_force_recall(index, dataset, "test", MatchRule.CAPTION))
+    # The 8 entries of a string carried by 8 of 16 images all rank the same list. Lenient: all 8 hit at K once
+    # any carrier is in the top K; standard: only the carriers there. A top 5 holds at most 5 of the 8, and a top
+    # 10 without a carrier in its first 5 at most 5 too, so at K = 5 or K = 10 the standard rule must score lower.
+    k5_10 = lambda r: r["t2i"]["R@5"] + r["t2i"]["R@10"]
+    assert k5_10(lenient) > k5_10(std) and std["i2t"] == lenient["i2t"]
 
 
 @pytest.fixture()
@@ -81,6 +136,10 @@ def test_cli_writes_json(split_dataset, test_index, tmp_path):
     data = json.loads(out.read_text())
     assert data == json.loads(res.stdout) and data["mR"] == pytest.approx(np.mean(
         [data[d][k] for d in ("t2i", "i2t") for k in ("R@1", "R@5", "R@10")]), abs=0.01)
+    assert data["match"]["rule"] == "image"
+    lenient = subprocess.run([sys.executable, "-m", "geoseek.cli", "bench", "recall", "--index", str(test_index), "--dataset",
+                              str(split_dataset), "--levels", "global", "--match", "caption", "-q"], capture_output=True, text=True)
+    assert lenient.returncode == 0 and "LENIENT" in lenient.stderr and json.loads(lenient.stdout)["match"]["rule"] == "caption"
     bad = subprocess.run([sys.executable, "-m", "geoseek.cli", "bench", "recall", "--index", str(test_index), "--dataset",
                           str(split_dataset), "--split", "nope"], capture_output=True, text=True)
     assert bad.returncode == 2 and "no images in split 'nope'" in bad.stderr

@@ -15,7 +15,10 @@ import torch
 from geoseek.models import load_encoder
 from geoseek.models.training import TrainConfig, Trainer
 from geoseek.models.training.augment import augment
+from geoseek.models.training.metrics import dense_recall
 from geoseek.models.training.text import caption_bank
+from geoseek.schemas import MatchRule
+from tests.conftest import make_split_archive, repeat_captions
 
 
 def _cfg(dataset: Path, model: Path, out: Path, **kw) -> TrainConfig:
@@ -38,6 +41,25 @@ def test_augment_is_seeded_and_keeps_shape(split_dataset, tiny_rn_config, tmp_pa
     b = augment(px, torch.Generator().manual_seed(3))
     c = augment(px, torch.Generator().manual_seed(4))
     assert a.shape == (6, 3, 64, 64) and torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_validation_and_checkpoint_choice_use_the_own_image_rule(tmp_path, tiny_rn_config):
+    dataset = repeat_captions(make_split_archive(tmp_path / "archive"), "val", n=8)  # 8 of 16 val images share a string
+    trainer = Trainer(_cfg(dataset, tiny_rn_config, tmp_path / "run", epochs=1), progress=False)
+    val = trainer.evaluate()
+    with torch.no_grad():
+        x = augment(trainer.val.pixels, torch.Generator(), enabled=False)
+        vecs = torch.nn.functional.normalize(trainer.model.encode_image(x).float(), dim=-1).numpy()
+    texts = trainer.val_bank[0].float().numpy()
+    std = dense_recall(vecs, texts, trainer.val.caption_ids, match=MatchRule.IMAGE)
+    lenient = dense_recall(vecs, texts, trainer.val.caption_ids, match=MatchRule.CAPTION)
+    assert val["match"]["rule"] == "image" and val["t2i"] == pytest.approx(std["t2i"], abs=1e-6)
+    assert lenient["t2i"]["R@5"] + lenient["t2i"]["R@10"] > std["t2i"]["R@5"] + std["t2i"]["R@10"]  # the rules differ here
+    # The epoch's recorded val mR, which picks best.pt, is the standard figure.
+    trainer.run()
+    row = json.loads((tmp_path / "run" / "history.json").read_text())[0]
+    again = trainer.evaluate()
+    assert row["val_mR"] == pytest.approx(again["mR"]) and again["match"]["rule"] == "image"
 
 
 def test_run_writes_loadable_checkpoints_and_history(split_dataset, tiny_rn_config, tmp_path):

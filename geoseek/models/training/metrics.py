@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torchmetrics.retrieval import RetrievalHitRate
 
+from geoseek.schemas.bench import MatchRule
+
 KS = (1, 5, 10)
 
 
@@ -42,27 +44,32 @@ def _pad(relevant: np.ndarray, k: int) -> np.ndarray:
 
 
 def dense_recall(image_vecs: np.ndarray, text_vecs: np.ndarray, caption_ids: list[list[int]],
-                 ks: tuple[int, ...] = KS) -> dict:
+                 ks: tuple[int, ...] = KS, match: MatchRule = MatchRule.IMAGE) -> dict:
     """Both directions from full similarity, one global vector per image.
 
     image_vecs (N, D) and text_vecs (M, D) L2-normalised, M unique caption strings;
     caption_ids[i]: the caption ids of image i, one per caption entry (repeats kept).
     Queries and candidates are caption *entries*, as in the RSICD protocol: image->text ranks
-    every entry and hits on the image's own; text->image hits on any image carrying the
-    identical string.
+    every entry and hits on the image's own; text->image hits on the entry's own image
+    (``MatchRule.IMAGE``, the standard rule) or, leniently, on any image carrying the
+    identical string (``MatchRule.CAPTION``).
     """
     kmax = max(ks)
     owner = np.array([i for i, ids in enumerate(caption_ids) for _ in ids])
     entry_cid = np.array([c for ids in caption_ids for c in ids])
-    carriers: dict[int, set[int]] = {}
-    for i, ids in enumerate(caption_ids):
-        for c in ids:
-            carriers.setdefault(c, set()).add(i)
     sim = torch.from_numpy(image_vecs @ text_vecs.T)  # (N, M)
     entry_sim = sim[:, torch.from_numpy(entry_cid)]  # (N, E)
     top_t = torch.topk(entry_sim, min(kmax, entry_sim.shape[1]), dim=1).indices.numpy()  # (N, <=K) entries
     i2t = recall_at_k(_pad(owner[top_t] == np.arange(len(caption_ids))[:, None], kmax), ks)
     top_i = torch.topk(entry_sim.t(), min(kmax, entry_sim.shape[0]), dim=1).indices.numpy()  # (E, <=K) images
-    rel = np.array([[img in carriers[c] for img in row] for c, row in zip(entry_cid, top_i)])
+    if match is MatchRule.IMAGE:
+        rel = top_i == owner[:, None]
+    else:
+        carriers: dict[int, set[int]] = {}
+        for i, ids in enumerate(caption_ids):
+            for c in ids:
+                carriers.setdefault(c, set()).add(i)
+        rel = np.array([[img in carriers[c] for img in row] for c, row in zip(entry_cid, top_i)])
     t2i = recall_at_k(_pad(rel, kmax), ks)
-    return {"t2i": t2i, "i2t": i2t, "mR": mean_recall(t2i, i2t), "n_queries": {"t2i": len(entry_cid), "i2t": len(caption_ids)}}
+    return {"t2i": t2i, "i2t": i2t, "mR": mean_recall(t2i, i2t), "match": match.as_json(),
+            "n_queries": {"t2i": len(entry_cid), "i2t": len(caption_ids)}}

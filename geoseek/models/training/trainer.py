@@ -4,7 +4,7 @@ One epoch = a seeded shuffle of the train split in batches; each batch is augmen
 once (pooled + dense grid), and scored against its captions at three levels (losses.py). The
 text tower is locked by default (LiT-style with the text side fixed): its caption features
 are computed once, so an epoch costs only the image tower. After every epoch: validation
-R@K (global vectors), a resumable ``last.pt``, ``best.pt`` when val mR improves, early stop
+R@K (global vectors, the standard own-image rule), a resumable ``last.pt``, ``best.pt`` when val mR improves, early stop
 after ``patience`` epochs without improvement.
 """
 from __future__ import annotations
@@ -31,6 +31,7 @@ from geoseek.models.training.checkpoint import FORMAT, load_training_state, mode
 from geoseek.models.training.data import CaptionedImages, load_split
 from geoseek.models.training.losses import LossWeights, MSVLAMLoss
 from geoseek.models.training.metrics import dense_recall
+from geoseek.schemas.bench import MatchRule
 from geoseek.models.training.text import caption_bank
 
 log = logging.getLogger(__name__)
@@ -195,7 +196,7 @@ class Trainer:
     # ---- evaluation -----------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self, data: CaptionedImages | None = None) -> dict:
-        """Global-vector R@K both ways on the val split (or ``data``)."""
+        """Global-vector R@K both ways (own-image rule) on the val split (or ``data``)."""
         data = data or self.val
         self.model.eval()  # before the text features too: a text tower with dropout must not be in train mode
         bank = self.val_bank if data is self.val else caption_bank(self.model, self.tokenizer, data.captions, device=self.device)
@@ -203,7 +204,8 @@ class Trainer:
         for start in range(0, len(data), 256):
             x = augment(data.pixels[start : start + 256], torch.Generator(), enabled=False).to(self.device)
             vecs.append(F.normalize(self.model.encode_image(x).float(), dim=-1).cpu())
-        return dense_recall(torch.cat(vecs).numpy(), bank[0].float().numpy(), data.caption_ids)
+        # The standard own-image rule: checkpoints are chosen on it, never on the lenient variant.
+        return dense_recall(torch.cat(vecs).numpy(), bank[0].float().numpy(), data.caption_ids, match=MatchRule.IMAGE)
 
     # ---- the loop -------------------------------------------------------------------------
     def _meta(self, epoch: int) -> dict:
