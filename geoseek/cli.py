@@ -35,7 +35,8 @@ def _levels(value: Optional[str]) -> Optional[list[str]]:
 
 @app.command()
 def index(
-    src: Annotated[list[Path], typer.Argument(help="Image files, folders, dataset.json files or GeoTIFF tiles.")],
+    src: Annotated[list[Path], typer.Argument(help="Image files, folders (class folders too), dataset jsons "
+                                              "(Karpathy captions, COCO boxes) or GeoTIFF tiles.")],
     index: Annotated[Path, typer.Option("--index", help="Index directory (created if missing).")],
     model: Annotated[Optional[str], typer.Option(help="Model spec; default: the index's model, else geoseek-default.")] = None,
     levels: Annotated[Optional[str], typer.Option(help="Comma list of global,region,object (global is required).")] = None,
@@ -48,7 +49,10 @@ def index(
     uniform: Annotated[bool, typer.Option("--uniform", help="Uniform native-resolution tiling instead of DRIS.")] = False,
     dris_threshold: Annotated[Optional[float], typer.Option("--dris-threshold", help="Cell complexity threshold.")] = None,
     dris_budget: Annotated[Optional[float], typer.Option("--dris-budget", help="Views per uniform tile (budget).")] = None,
-    split: Annotated[Optional[str], typer.Option("--split", help="Comma list: index only these splits of a dataset.json.")] = None,
+    split: Annotated[Optional[str], typer.Option("--split", help="Comma list: index only these splits of a dataset json "
+                                                 "or of a <split>/<class>/ folder.")] = None,
+    image_dir: Annotated[Optional[Path], typer.Option("--image-dir", help="Folder holding a dataset json's images "
+                                                      "(default: found next to the json: RSICD_images/, images/, imgs/...).")] = None,
     wait: Annotated[float, typer.Option("--wait", min=0, help="Seconds to wait for another indexer of this index.")] = 0.0,
     engine: Annotated[str, typer.Option(help="local (threads here) | ray (Ray Data actors: one per GPU, or CPU workers).")] = "local",
     ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Ray cluster to join ('auto': the running one); "
@@ -74,7 +78,8 @@ def index(
                               budget_per_tile=base.budget_per_tile if dris_budget is None else dris_budget, uniform=uniform)
         report = run_index(src, index, model=model, levels=_levels(levels), batch_size=batch_size, device=device,
                            shard_size=shard_size, catalog_url=catalog, dris=dris, mosaic=mosaic, workers=workers,
-                           progress=not quiet, splits=_levels(split), wait_s=wait, engine=engine, ray_address=ray_address)
+                           progress=not quiet, splits=_levels(split), wait_s=wait, engine=engine, ray_address=ray_address,
+                           image_dir=image_dir)
     except ValidationError as exc:
         err = exc.errors()[0]
         _fail(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}")

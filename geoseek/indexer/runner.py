@@ -295,10 +295,11 @@ def run_index(srcs: list[Path], index: Path, *, model: str | None = None, levels
               dris: DRISParams | None = None, objects: ObjectParams | None = None, mosaic: bool = True,
               workers: int = 2, flat_max: int = FLAT_MAX, hnsw_max: int = HNSW_MAX, progress: bool = True,
               encoder: Encoder | None = None, splits: list[str] | None = None, wait_s: float = 0.0,
-              engine: str = "local", ray_address: str | None = None) -> IndexReport:
+              engine: str = "local", ray_address: str | None = None, image_dir: Path | None = None) -> IndexReport:
     """Index ``srcs`` into the index directory ``index``; see module docstring for the guarantees.
 
-    ``splits`` keeps only those splits of dataset.json sources (e.g. a test-split benchmark index).
+    ``splits`` keeps only those splits of dataset json and split-foldered sources (e.g. a test-split benchmark index).
+    ``image_dir``: the folder holding the dataset json sources' images (default: found by convention).
     ``wait_s``: how long to wait for another indexer of the same index to finish (0: refuse at once).
     ``engine``: "local" (threads in this process) or "ray" (Ray Data actors; ``ray_address`` joins a cluster).
 
@@ -309,7 +310,7 @@ def run_index(srcs: list[Path], index: Path, *, model: str | None = None, levels
         unknown = [lv for lv in levels if lv not in LEVELS]
         if unknown or "global" not in levels:
             raise IndexSettingsError(f"--levels must include 'global' and only use {', '.join(LEVELS)}; got {','.join(levels)}")
-    items, skipped = discover(srcs, mosaic, splits)  # a bad dataset.json raises here, before anything is written
+    items, skipped = discover(srcs, mosaic, splits, image_dir)  # a bad dataset.json raises here, before anything is written
     idx = IndexDir(index)
     idx.create()
     with idx.lock(wait_s), ExitStack() as held:

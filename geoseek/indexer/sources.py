@@ -1,8 +1,10 @@
-"""Read sources: image files, folders, Karpathy-style dataset.json with captions, GeoTIFF tiles.
+"""Read sources: image files, folders (class folders too), dataset jsons with captions or boxes, GeoTIFF tiles.
 
 ``discover`` turns the SRC arguments into SourceItems (one per retrievable image) plus the
-inputs it skipped with a reason. A dataset.json that is corrupt, or names a file outside its
-own directory (the archive root), is refused as a whole with DatasetError before anything runs.
+inputs it skipped with a reason. A dataset json (Karpathy or COCO, in the layouts datasets are
+distributed in: see ``layouts``) that is corrupt, lists a file that is missing, or names a file
+outside its image folder (the archive root), is refused as a whole with DatasetError before
+anything runs.
 """
 from __future__ import annotations
 
@@ -12,16 +14,14 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from geoseek.indexer.layouts import (DatasetError, check_relative, check_splits, class_folder_labels, coco_images,
+                                     find_image_root, is_coco)
 from geoseek.indexer.rasters import IMAGE_SUFFIXES, TIFF_SUFFIXES
 from geoseek.schemas import SkippedInput
 
 log = logging.getLogger(__name__)
 
 CAPTION_SIDECAR = ".txt"
-
-
-class DatasetError(ValueError):
-    """A dataset.json that cannot be used at all; the message says which entry and why."""
 
 
 @dataclass
@@ -74,43 +74,88 @@ def _entry_captions(entry: dict, where: str) -> tuple[list[str], int]:
     return kept, len(caps) - len(kept)
 
 
-def read_dataset(path: Path) -> tuple[list[SourceItem], list[SkippedInput]]:
-    """Parse a Karpathy-style dataset.json (``images[]`` with ``filepath``/``filename``, ``sentences[].raw``
-    or ``captions[]``, ``split``). Paths resolve against the file's directory, which is the archive root."""
-    root = path.parent.resolve()
+@dataclass
+class _Entry:
+    """One listed image of a dataset json, validated, before its folder is known."""
+
+    rel: Path
+    index: int
+    split: str | None = None
+    captions: list[str] = field(default_factory=list)
+    empty: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def _karpathy_entries(path: Path, data: dict, base: Path) -> list[_Entry]:
+    """Validate every entry of a Karpathy dataset.json (types, captions, paths inside ``base``)."""
+    if not isinstance(data.get("images"), list):
+        raise DatasetError(f"{path}: expected an object with an 'images' list (Karpathy dataset.json)")
+    out = []
+    for i, entry in enumerate(data["images"]):
+        where = f"{path}: images[{i}]"
+        if not isinstance(entry, dict):
+            raise DatasetError(f"{where} is not an object")
+        rel, name, split = entry.get("filepath") or "", entry.get("filename") or "", entry.get("split")
+        if not isinstance(rel, str) or not isinstance(name, str) or not (split is None or isinstance(split, str)):
+            raise DatasetError(f"{where}: 'filepath', 'filename' and 'split' must be strings")
+        if not rel and not name:
+            raise DatasetError(f"{where} has neither 'filepath' nor 'filename'")
+        # Karpathy files put the folder in filepath and the name in filename; ours put the whole path in filepath.
+        candidate = Path(rel) if rel.endswith(name) or not name else Path(rel) / name
+        check_relative(candidate, base, where)
+        captions, empty = _entry_captions(entry, where)  # types checked for every entry
+        extra = {k: entry[k] for k in ("label", "aid_class", "rsicd_label", "imgid", "dataset") if k in entry}
+        out.append(_Entry(candidate, i, split, captions, empty, extra))
+    return out
+
+
+def _coco_entries(path: Path, data: dict, base: Path) -> list[_Entry]:
+    """One entry per COCO image; its category names (not its boxes) go to extra to keep the catalog small."""
+    out = []
+    for i, (name, coco_id, cats) in enumerate(coco_images(data, str(path))):
+        check_relative(Path(name), base, f"{path}: images[{i}]")
+        out.append(_Entry(Path(name), i, extra={"categories": cats, "coco_id": coco_id}))
+    return out
+
+
+def _load_json(path: Path) -> object:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise DatasetError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{path}: cannot be read ({exc})") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+
+
+def read_dataset(path: Path, image_dir: Path | None = None, splits: list[str] | None = None
+                 ) -> tuple[list[SourceItem], list[SkippedInput]]:
+    """Parse a dataset json: Karpathy-style (``images[]`` with ``filepath``/``filename``, ``sentences[].raw``
+    or ``captions[]``, ``split``, ``label``) or COCO detection (``images``, ``annotations``, ``categories``).
+
+    Paths resolve against the image folder (``image_dir``, else found by ``find_image_root``), which is
+    the archive root: nothing outside it is read. ``splits`` keeps only those splits; only their files
+    must exist. Every listed file must exist: a benchmark scored on a silent subset is worse than an error.
+    """
+    data = _load_json(path)
+    if not isinstance(data, dict):
         raise DatasetError(f"{path}: expected an object with an 'images' list (Karpathy dataset.json)")
-    collection = str(data.get("dataset") or path.parent.name)
+    base = image_dir if image_dir is not None else path.parent
+    coco = is_coco(data)
+    entries = _coco_entries(path, data, base) if coco else _karpathy_entries(path, data, base)
+    keep = check_splits(str(path), [e.split for e in entries], splits)
+    entries = [e for e, k in zip(entries, keep) if k]
+    root = find_image_root(path, [e.rel for e in entries], image_dir)
+    inside = root.resolve()
+    collection = path.parent.name if coco else str(data.get("dataset") or path.parent.name)
     items, skipped = [], []
-    for i, entry in enumerate(data["images"]):
-        if not isinstance(entry, dict):
-            raise DatasetError(f"{path}: images[{i}] is not an object")
-        rel = entry.get("filepath") or ""
-        name = entry.get("filename") or ""
-        split = entry.get("split")
-        if not isinstance(rel, str) or not isinstance(name, str) or not (split is None or isinstance(split, str)):
-            raise DatasetError(f"{path}: images[{i}]: 'filepath', 'filename' and 'split' must be strings")
-        if not rel and not name:
-            raise DatasetError(f"{path}: images[{i}] has neither 'filepath' nor 'filename'")
-        # Karpathy files put the folder in filepath and the name in filename; ours put the whole path in filepath.
-        candidate = Path(rel) if rel.endswith(name) or not name else Path(rel) / name
-        if candidate.is_absolute() or not (root / candidate).resolve().is_relative_to(root):
-            raise DatasetError(f"{path}: images[{i}] path '{candidate}' is outside the archive root {root}")
-        full = root / candidate
-        captions, empty = _entry_captions(entry, f"{path}: images[{i}]")  # types checked for every entry
-        if not full.is_file():
-            skipped.append(SkippedInput(path=str(full), reason="file not found (listed in dataset.json)"))
-            continue
-        extra = {k: entry[k] for k in ("aid_class", "rsicd_label", "imgid", "dataset") if k in entry}
-        if empty:
-            skipped.append(SkippedInput(path=f"{path}#images[{i}]", reason=f"{empty} empty caption(s) for {candidate} not indexed"))
-        items.append(SourceItem((full,), collection, captions, split, extra))
+    for e in entries:
+        full = root / e.rel
+        if not full.resolve().is_relative_to(inside):  # a symlink out of the archive
+            raise DatasetError(f"{path}: images[{e.index}] path '{e.rel}' is outside the archive root {inside}")
+        if e.empty:
+            skipped.append(SkippedInput(path=f"{path}#images[{e.index}]",
+                                        reason=f"{e.empty} empty caption(s) for {e.rel} not indexed"))
+        items.append(SourceItem((full,), collection, e.captions, e.split, e.extra))
     return items, skipped
 
 
@@ -192,26 +237,47 @@ def scan_folder(folder: Path, mosaic: bool = True) -> tuple[list[SourceItem], li
     return items, skipped
 
 
-def discover(srcs: list[Path], mosaic: bool = True, splits: list[str] | None = None) -> tuple[list[SourceItem], list[SkippedInput]]:
-    """All SRC arguments -> (items to index, skipped inputs). Raises DatasetError for a bad dataset.json.
+def read_image_folder(folder: Path, mosaic: bool = True) -> tuple[list[SourceItem], list[SkippedInput]]:
+    """``scan_folder``, plus ``split`` and ``extra["label"]`` when the folder is a class-folder dataset
+    (``<class>/x.jpg`` or ``<split>/<class>/x.jpg``, see ``class_folder_labels``). Same items either way."""
+    items, skipped = scan_folder(folder, mosaic)
+    labels = class_folder_labels(folder, [p for it in items for p in it.paths])
+    if labels is not None:
+        for it in items:
+            it.split, it.extra["label"] = labels[it.paths[0]]
+        log.info("%s: class folders, %d classes", folder, len({lab for _, lab in labels.values()}))
+    return items, skipped
 
-    ``splits`` keeps only those splits of each dataset.json (folders and files have no split).
+
+def _read_source(src: Path, mosaic: bool, splits: list[str] | None, image_dir: Path | None
+                 ) -> tuple[list[SourceItem], list[SkippedInput]]:
+    """One SRC argument -> (items, skipped); ``splits`` applies to sources that have splits."""
+    if src.is_dir():
+        items, skipped = read_image_folder(src, mosaic)
+        if any(it.split is not None for it in items):  # a folder without split folders is kept whole
+            keep = check_splits(str(src), [it.split for it in items], splits)
+            items = [it for it, k in zip(items, keep) if k]
+        return items, skipped
+    if src.suffix.lower() == ".json":
+        return read_dataset(src, image_dir, splits)
+    if src.is_file() or src.suffix.lower() in IMAGE_SUFFIXES:
+        return [SourceItem((src,), src.resolve().parent.name, _sidecar_captions(src))], []
+    return [], [SkippedInput(path=str(src), reason="file not found")]
+
+
+def discover(srcs: list[Path], mosaic: bool = True, splits: list[str] | None = None,
+             image_dir: Path | None = None) -> tuple[list[SourceItem], list[SkippedInput]]:
+    """All SRC arguments -> (items to index, skipped inputs). Raises DatasetError for a bad dataset json.
+
+    ``splits`` keeps only those splits of each dataset json and split-foldered class-folder dataset
+    (other folders and files have no split and are kept). ``image_dir`` names the image folder of the
+    dataset json sources (default: found by convention, see ``find_image_root``).
     """
+    if image_dir is not None and not any(s.suffix.lower() == ".json" for s in srcs):
+        raise DatasetError(f"--image-dir {image_dir} names the image folder of a dataset json, and no SRC is a .json")
     items, skipped = [], []
     for src in srcs:
-        if src.is_dir():
-            i, s = scan_folder(src, mosaic)
-        elif src.suffix.lower() == ".json":
-            i, s = read_dataset(src)
-            if splits:
-                present = sorted({str(it.split) for it in i})
-                i = [it for it in i if it.split in splits]
-                if not i:
-                    raise DatasetError(f"{src}: no images in split(s) {', '.join(splits)} (splits present: {', '.join(present)})")
-        elif src.is_file() or src.suffix.lower() in IMAGE_SUFFIXES:
-            i, s = [SourceItem((src,), src.resolve().parent.name, _sidecar_captions(src))], []
-        else:
-            i, s = [], [SkippedInput(path=str(src), reason="file not found")]
+        i, s = _read_source(src, mosaic, splits, image_dir)
         items += i
         skipped += s
     return items, skipped

@@ -22,17 +22,19 @@ def test_captions_list_format():
     assert all(len(i.captions) == 5 for i in items)
 
 
-def test_empty_captions_and_missing_files_are_reported(tmp_path):
+def test_empty_captions_are_reported_and_a_missing_file_refuses_the_dataset(tmp_path):
     shutil.copy(RSICD / "images" / "Airport" / "airport_1.jpg", tmp_path / "a.jpg")
-    (tmp_path / "d.json").write_text(json.dumps({"images": [
-        {"filepath": "a.jpg", "sentences": [{"raw": "planes"}, {"raw": "  "}]},
-        {"filepath": "gone.jpg", "sentences": [{"raw": "x"}]},
-    ]}))
+    entry = {"filepath": "a.jpg", "sentences": [{"raw": "planes"}, {"raw": "  "}]}
+    (tmp_path / "d.json").write_text(json.dumps({"images": [entry]}))
     items, skipped = read_dataset(tmp_path / "d.json")
     assert [i.captions for i in items] == [["planes"]]
-    reasons = {s.reason for s in skipped}
-    assert "file not found (listed in dataset.json)" in reasons
-    assert any("1 empty caption(s)" in r for r in reasons)
+    assert [s.reason for s in skipped] == ["1 empty caption(s) for a.jpg not indexed"]
+    # A listed file that is missing is an error, not a silently smaller dataset (tests/indexer/test_layouts.py has more).
+    data = json.loads((tmp_path / "d.json").read_text())
+    data["images"].append({"filepath": "gone.jpg", "sentences": [{"raw": "x"}]})
+    (tmp_path / "d.json").write_text(json.dumps(data))
+    with pytest.raises(DatasetError, match="1 of 2 listed image"):
+        read_dataset(tmp_path / "d.json")
 
 
 @pytest.mark.parametrize("content,msg", [
