@@ -149,6 +149,27 @@ def localise(
                                                                    refine=refine, engine=engine))
 
 
+@bench_app.command("similar")
+def similar(
+    index: Annotated[Path, typer.Option("--index", help="Index directory holding exactly the split to score.")],
+    dataset: Annotated[Path, typer.Option("--dataset", help="Dataset with a class label per image: a dataset.json "
+                       "('label' or 'aid_class') or a class-folder directory.")],
+    split: Annotated[str, typer.Option(help="Split to score.")] = "test",
+    k: Annotated[int, typer.Option("--k", min=1, help="K of mAP@K (the engine returns at most 1000 results).")] = 100,
+    weights: WeightsOpt = None,
+    device: DeviceOpt = "auto",
+    out: OutOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Image->image retrieval by class label: mAP@K, P@10, P@100 overall and per class, global-only vs fused."""
+    from geoseek.bench.similar import similar_benchmark
+    from geoseek.cli import _weights
+
+    w = _weights(weights)
+    _run(index, device, out, lambda engine: similar_benchmark(index, dataset, split, k=k, weights=w, engine=engine,
+                                                              progress=not quiet))
+
+
 def _run(index: Path, device: str, out: Optional[Path], job: Callable[[Any], dict], store: Optional[str] = None) -> None:
     """Open the index's engine (on ``store``), run a benchmark on it, print (and optionally write) its JSON; readable errors."""
     from geoseek.bench.recall import BenchError
