@@ -170,6 +170,48 @@ def similar(
                                                               progress=not quiet))
 
 
+@bench_app.command("scenes")
+def scenes(
+    index: Annotated[Path, typer.Option("--index", help="Index built from the COCO image folder (`geoseek index IMAGES`).")],
+    coco: Annotated[Path, typer.Option("--coco", help="COCO json with the object boxes (bbox x,y,w,h px).")],
+    images: Annotated[Optional[Path], typer.Option("--images", help="Folder of the COCO images (default: images/ "
+                      "beside the json, else the json's folder).")] = None,
+    phrases: Annotated[Optional[Path], typer.Option("--phrases", help="JSON {category: [phrase, ...]} replacing the "
+                       "built-in phrases of those categories.")] = None,
+    compare_index: Annotated[Optional[Path], typer.Option("--compare-index", help="A second index of the same images "
+                             "(e.g. built with --uniform), scored side by side.")] = None,
+    label: Annotated[Optional[str], typer.Option(help="Name of --index in the result (default: dris or uniform, "
+                     "from its manifest).")] = None,
+    compare_label: Annotated[Optional[str], typer.Option("--compare-label", help="Name of --compare-index "
+                             "(default: dris or uniform).")] = None,
+    configs: Annotated[Optional[str], typer.Option(help="Comma list of configurations: global, global+region, "
+                       "global+object, fused, fused+refine (default: all the index's levels allow).")] = None,
+    top: Annotated[int, typer.Option(min=1, help="Hits per query whose boxes are scored and zoom-refined.")] = 10,
+    draws: Annotated[int, typer.Option(min=1, help="Random placements per box for the chance figures.")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed of the random placements.")] = 0,
+    device: DeviceOpt = "auto",
+    out: OutOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Small objects in large scenes: scene AP per class (mAP) and box localisation per configuration, next to chance."""
+    from geoseek.bench.recall import BenchError
+    from geoseek.bench.scenes import index_label, scenes_benchmark
+    from geoseek.cli import _engine, _levels
+
+    def job(engine: Any) -> dict:
+        engines = {index_label(engine, label): engine}
+        if compare_index is not None:
+            other = _engine(compare_index, device)
+            name = index_label(other, compare_label)
+            if name in engines:
+                raise BenchError(f"both indexes are labelled '{name}'; name them with --label/--compare-label")
+            engines[name] = other
+        return scenes_benchmark(engines, coco, images, phrases, configs=_levels(configs), top=top, draws=draws,
+                                seed=seed, progress=not quiet)
+
+    _run(index, device, out, job)
+
+
 def _run(index: Path, device: str, out: Optional[Path], job: Callable[[Any], dict], store: Optional[str] = None) -> None:
     """Open the index's engine (on ``store``), run a benchmark on it, print (and optionally write) its JSON; readable errors."""
     from geoseek.bench.recall import BenchError
