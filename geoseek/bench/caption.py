@@ -75,7 +75,7 @@ def score_captions(captions: list[str], references: list[list[str]]) -> dict[str
 
 def caption_benchmark(index: Path, dataset: Path, split: str = "test", levels: list[str] | None = None,
                       weights: Weights | None = None, candidates: int = 15, engine: SearchEngine | None = None,
-                      progress: bool = True, examples: int = 5) -> dict:
+                      progress: bool = True, examples: int = 5, image_dir: Path | None = None) -> dict:
     """Caption every captioned image of ``split`` from the index's caption pool (the train split);
     returns the JSON-ready result: consensus and top1 BLEU-1..4 (0..1) and CIDEr, plus examples."""
     started = time.perf_counter()
@@ -87,7 +87,7 @@ def caption_benchmark(index: Path, dataset: Path, split: str = "test", levels: l
     if not pool.text_ids:
         raise BenchError(f"{index} holds no captions; build the caption pool from the train split "
                          "(`geoseek index DATASET --split train --index DIR`)")
-    items = split_items(dataset, split)  # hashes the split's files once, for the ids and the query files
+    items = split_items(dataset, split, image_dir)  # hashes the split's files once, for the ids and the query files
     image_ids, entries = split_queries(dataset, split, items)
     leaked = set(image_ids) & (set(state.images.ids) | set(pool.image_ids))
     if leaked:

@@ -18,6 +18,8 @@ WeightsOpt = Annotated[Optional[str], typer.Option(help="Level weights g,r,o (de
 DeviceOpt = Annotated[str, typer.Option(help="auto | cpu | cuda (cpu also keeps FAISS on the CPU)")]
 OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Also write the JSON result here.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+ImageDirOpt = Annotated[Optional[Path], typer.Option("--image-dir", help="Folder holding the dataset json's images "
+                        "(default: found next to the json, as `geoseek index` finds it).")]
 
 
 @bench_app.command("recall")
@@ -33,6 +35,7 @@ def recall(
     match: Annotated[MatchRule, typer.Option(help="Text->image relevance: 'image' (standard: a caption's only "
                      "correct image is its own) or 'caption' (LENIENT: any image with the identical string).")
                      ] = MatchRule.IMAGE,
+    image_dir: ImageDirOpt = None,
     device: DeviceOpt = "auto",
     out: OutOpt = None,
     quiet: QuietOpt = False,
@@ -45,7 +48,8 @@ def recall(
         typer.echo(f"note: {match.description}", err=True)
     lv, w = _levels(levels), _weights(weights)
     _run(index, device, out, lambda engine: {**recall_benchmark(index, dataset, split, levels=lv, weights=w, refine=refine,
-                                                                engine=engine, progress=not quiet, match=match),
+                                                                engine=engine, progress=not quiet, match=match,
+                                                                image_dir=image_dir),
                                              "store": engine.store_spec or "faiss"}, store=store)
 
 
@@ -57,6 +61,7 @@ def tune_fusion_cmd(
     step: Annotated[float, typer.Option(min=0.01, max=0.5, help="Grid spacing on the weight simplex.")] = 0.1,
     to_checkpoint: Annotated[Optional[Path], typer.Option("--to-checkpoint", help="Also store the weights in this "
                              "geoseek checkpoint: new indexes built with it start from them.")] = None,
+    image_dir: ImageDirOpt = None,
     device: DeviceOpt = "auto",
     out: Annotated[Optional[Path], typer.Option("--out", help="Also write the JSON result (whole grid) here.")] = None,
 ) -> None:
@@ -73,7 +78,7 @@ def tune_fusion_cmd(
     try:
         if to_checkpoint is not None:
             check_checkpoint(to_checkpoint)  # before anything is published
-        result = tune_fusion(index, dataset, split, step=step, engine=engine)
+        result = tune_fusion(index, dataset, split, step=step, engine=engine, image_dir=image_dir)
         if to_checkpoint is not None:
             set_checkpoint_fusion(to_checkpoint, result["chosen"]["weights"])
     except (BenchError, DatasetError, ValueError, RuntimeError, OSError) as exc:
@@ -114,6 +119,7 @@ def caption(
     weights: WeightsOpt = None,
     candidates: Annotated[int, typer.Option(min=1, help="Retrieved captions the consensus re-ranking chooses from.")] = 15,
     examples: Annotated[int, typer.Option(min=0, help="Captioned examples kept in the JSON.")] = 5,
+    image_dir: ImageDirOpt = None,
     device: DeviceOpt = "auto",
     out: OutOpt = None,
     quiet: QuietOpt = False,
@@ -125,7 +131,8 @@ def caption(
     lv, w = _levels(levels), _weights(weights)
     _run(index, device, out, lambda engine: caption_benchmark(index, dataset, split, levels=lv, weights=w,
                                                               candidates=candidates, engine=engine,
-                                                              progress=not quiet, examples=examples))
+                                                              progress=not quiet, examples=examples,
+                                                              image_dir=image_dir))
 
 
 @bench_app.command("localise")
@@ -157,6 +164,7 @@ def similar(
     split: Annotated[str, typer.Option(help="Split to score.")] = "test",
     k: Annotated[int, typer.Option("--k", min=1, help="K of mAP@K (the engine returns at most 1000 results).")] = 100,
     weights: WeightsOpt = None,
+    image_dir: ImageDirOpt = None,
     device: DeviceOpt = "auto",
     out: OutOpt = None,
     quiet: QuietOpt = False,
@@ -167,7 +175,7 @@ def similar(
 
     w = _weights(weights)
     _run(index, device, out, lambda engine: similar_benchmark(index, dataset, split, k=k, weights=w, engine=engine,
-                                                              progress=not quiet))
+                                                              progress=not quiet, image_dir=image_dir))
 
 
 @bench_app.command("scenes")

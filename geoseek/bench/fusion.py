@@ -72,14 +72,14 @@ def _image_to_text_scores(engine: SearchEngine, image_ids: list[str], levels: li
 
 
 def tune_fusion(index: Path, dataset: Path, split: str = "val", step: float = 0.1, write: bool = True,
-                engine: SearchEngine | None = None) -> dict:
+                engine: SearchEngine | None = None, image_dir: Path | None = None) -> dict:
     """Grid-search the level weights for val mR; optionally write the best into the index manifest."""
     engine = engine or SearchEngine(index)
     state = engine.state()
     levels = list(state.manifest.levels)
     if levels != ["global", "region", "object"]:
         raise ValueError(f"tune-fusion needs an index with all three levels; this one has {','.join(levels)}")
-    image_ids, entries = split_queries(dataset, split)
+    image_ids, entries = split_queries(dataset, split, image_dir=image_dir)
     _check_gallery(engine, image_ids, split)
     if not entries:
         raise ValueError(f"{dataset}: split '{split}' has no captions to tune on")

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from geoseek.indexer.sources import SourceItem, content_ids, read_dataset
+from geoseek.indexer.sources import SourceItem, content_ids, read_dataset, read_image_folder
 from geoseek.models.training.metrics import KS, mean_recall, recall_at_k
 from geoseek.schemas.bench import MatchRule
 from geoseek.schemas.search import Weights
@@ -32,20 +32,28 @@ class BenchError(ValueError):
     """A benchmark that cannot be run as asked (wrong split, index and dataset disagree)."""
 
 
-def split_items(dataset: Path, split: str) -> list[tuple[str, SourceItem]]:
-    """(image id as the indexer assigns it, dataset item) for every image of the split, in file order."""
-    items, _ = read_dataset(dataset)
-    chosen = [it for it in items if it.split == split]
-    if not chosen:
-        raise BenchError(f"{dataset}: no images in split '{split}'")
+def split_items(dataset: Path, split: str, image_dir: Path | None = None) -> list[tuple[str, SourceItem]]:
+    """(image id as the indexer assigns it, dataset item) for every image of the split, in file order.
+
+    ``dataset``: a dataset json (its images found as `geoseek index` finds them, or in ``image_dir``) or a
+    class-folder directory; a folder without split folders is one gallery, as `geoseek index` keeps it whole.
+    """
+    if dataset.is_dir():
+        items, _ = read_image_folder(dataset)
+        whole = all(it.split is None for it in items)
+        chosen = [it for it in items if whole or it.split == split]
+        if not chosen:
+            raise BenchError(f"{dataset}: no images in split '{split}'")
+    else:
+        chosen, _ = read_dataset(dataset, image_dir, splits=[split])  # only the split's files need to exist
     return [(content_ids(it.paths)[0], it) for it in chosen]
 
 
-def split_queries(dataset: Path, split: str, items: list[tuple[str, SourceItem]] | None = None
-                  ) -> tuple[list[str], list[tuple[str, str]]]:
+def split_queries(dataset: Path, split: str, items: list[tuple[str, SourceItem]] | None = None,
+                  image_dir: Path | None = None) -> tuple[list[str], list[tuple[str, str]]]:
     """(image ids of the split, caption entries as (text, image id)); ``items``: split_items' result, if at hand."""
     image_ids, entries = [], []
-    for iid, it in items or split_items(dataset, split):
+    for iid, it in items or split_items(dataset, split, image_dir):
         if iid not in image_ids:
             image_ids.append(iid)
         entries += [(c.strip(), iid) for c in it.captions if c.strip()]
@@ -74,15 +82,15 @@ def _check_gallery(engine: SearchEngine, image_ids: list[str], split: str) -> No
 
 def recall_benchmark(index: Path, dataset: Path, split: str = "test", levels: list[str] | None = None,
                      weights: Weights | None = None, refine: bool = False, engine: SearchEngine | None = None,
-                     progress: bool = True, match: MatchRule = MatchRule.IMAGE) -> dict:
+                     progress: bool = True, match: MatchRule = MatchRule.IMAGE, image_dir: Path | None = None) -> dict:
     """Run both directions over the split; returns the JSON-ready result (percentages).
 
     ``match`` decides the text->image relevance (see the module docstring); the default is the
-    standard own-image rule.
+    standard own-image rule. ``image_dir``: the dataset's image folder, as for `geoseek index --image-dir`.
     """
     started = time.perf_counter()
     engine = engine or SearchEngine(index)
-    image_ids, entries = split_queries(dataset, split)
+    image_ids, entries = split_queries(dataset, split, image_dir=image_dir)
     _check_gallery(engine, image_ids, split)
     if not entries:
         raise BenchError(f"{dataset}: split '{split}' has no captions to score")

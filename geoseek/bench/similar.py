@@ -26,7 +26,6 @@ from torchmetrics.retrieval import RetrievalMAP, RetrievalPrecision
 from tqdm.auto import tqdm
 
 from geoseek.bench.recall import BenchError, _check_gallery, split_items
-from geoseek.indexer.sources import SourceItem, content_ids, read_image_folder
 from geoseek.schemas.search import MAX_K, Weights
 from geoseek.search.engine import SearchEngine
 
@@ -44,24 +43,11 @@ DEFINITIONS = {
 }
 
 
-def _split_items(dataset: Path, split: str) -> list[tuple[str, SourceItem]]:
-    """(image id, item) of the split from a dataset json (recall.split_items) or a class-folder directory."""
-    if not dataset.is_dir():
-        return split_items(dataset, split)
-    items, _ = read_image_folder(dataset)
-    # A folder without split folders is one gallery, as `geoseek index` keeps it whole.
-    whole = all(it.split is None for it in items)
-    chosen = [it for it in items if whole or it.split == split]
-    if not chosen:
-        raise BenchError(f"{dataset}: no images in split '{split}'")
-    return [(content_ids(it.paths)[0], it) for it in chosen]
-
-
-def split_labels(dataset: Path, split: str) -> dict[str, str]:
+def split_labels(dataset: Path, split: str, image_dir: Path | None = None) -> dict[str, str]:
     """Image id -> class label (``extra['label']`` or ``extra['aid_class']``) for every image of the split, in file order."""
     labels: dict[str, str] = {}
     unlabelled, conflicts = 0, 0
-    for iid, item in _split_items(dataset, split):
+    for iid, item in split_items(dataset, split, image_dir):
         label = item.extra.get("label") or item.extra.get("aid_class")
         if not label:
             unlabelled += 1
@@ -106,14 +92,14 @@ def _by_class(relevant: np.ndarray, classes: np.ndarray, k: int) -> dict[str, di
 
 
 def similar_benchmark(index: Path, dataset: Path, split: str = "test", k: int = MAP_K, weights: Weights | None = None,
-                      engine: SearchEngine | None = None, progress: bool = True) -> dict:
+                      engine: SearchEngine | None = None, progress: bool = True, image_dir: Path | None = None) -> dict:
     """Global-only and fused (manifest weights, or ``weights``) class retrieval over the split; JSON-ready (percent)."""
     started = time.perf_counter()
     if not 1 <= k <= MAX_K:
         raise BenchError(f"K must be between 1 and the engine's result cap {MAX_K} (mAP@K needs the top K of every "
                          f"query); got {k}")
     engine = engine or SearchEngine(index)
-    labels = split_labels(dataset, split)
+    labels = split_labels(dataset, split, image_dir)
     _check_gallery(engine, list(labels), split)
     depth = max(k, *PRECISION_KS)
     names = np.array(list(labels.values()))

@@ -11,6 +11,7 @@ import pytest
 from geoseek.bench.caption import METRICS, caption_benchmark, consensus_choice, score_captions, tokenise
 from geoseek.bench.recall import BenchError, split_queries
 from geoseek.indexer import run_index
+from geoseek.indexer.sources import DatasetError
 from geoseek.search.engine import SearchEngine
 
 
@@ -88,7 +89,7 @@ def test_caption_benchmark_through_the_engine(split_dataset, train_index):
     assert len(fused["examples"]) == 2 and fused["n_images"] == 16
     with pytest.raises(BenchError, match="candidates"):
         caption_benchmark(train_index, split_dataset, "test", candidates=0, engine=engine, progress=False)
-    with pytest.raises(BenchError, match="no images in split 'nope'"):
+    with pytest.raises(DatasetError, match=r"no images in split\(s\) nope \(splits present: test 16, train 32, val 16\)"):
         caption_benchmark(train_index, split_dataset, "nope", engine=engine, progress=False)
 
 

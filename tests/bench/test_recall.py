@@ -10,7 +10,7 @@ import pytest
 
 from geoseek.bench.recall import BenchError, recall_benchmark, split_queries
 from geoseek.indexer import run_index
-from geoseek.indexer.sources import read_dataset
+from geoseek.indexer.sources import DatasetError, read_dataset
 from geoseek.models import load_encoder
 from geoseek.models.training.metrics import dense_recall, recall_at_k
 from geoseek.schemas import MatchRule
@@ -142,4 +142,26 @@ def test_cli_writes_json(split_dataset, test_index, tmp_path):
     assert lenient.returncode == 0 and "LENIENT" in lenient.stderr and json.loads(lenient.stdout)["match"]["rule"] == "caption"
     bad = subprocess.run([sys.executable, "-m", "geoseek.cli", "bench", "recall", "--index", str(test_index), "--dataset",
                           str(split_dataset), "--split", "nope"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "no images in split 'nope'" in bad.stderr
+    assert bad.returncode == 2 and "no images in split(s) nope (splits present: test 16, train 32, val 16)" in bad.stderr
+
+
+def test_a_dataset_whose_images_sit_in_an_unconventional_folder(split_dataset, tiny_rn_config, tmp_path):
+    """Entries naming only a file, images in a folder no convention finds: --image-dir names it, for index and bench."""
+    data = json.loads(split_dataset.read_text())
+    pix = tmp_path / "release" / "pix"
+    pix.mkdir(parents=True)
+    entries = []
+    for e in data["images"]:
+        if e["split"] == "test":
+            (pix / e["filename"]).write_bytes((split_dataset.parent / e["filepath"]).read_bytes())
+            entries.append({k: v for k, v in e.items() if k != "filepath"})
+    dataset = tmp_path / "release" / "dataset_release.json"
+    dataset.write_text(json.dumps({"images": entries}))
+    index = tmp_path / "pix-index"
+    with pytest.raises(DatasetError, match="16 of 16 listed image"):
+        run_index([dataset], index, model=str(tiny_rn_config), device="cpu", progress=False)
+    run_index([dataset], index, model=str(tiny_rn_config), device="cpu", progress=False, image_dir=pix)
+    res = recall_benchmark(index, dataset, "test", levels=["global"], progress=False, image_dir=pix)
+    assert res["gallery_images"] == 16 and res["n_queries"]["t2i"] == sum(len(e["sentences"]) for e in entries)
+    with pytest.raises(DatasetError, match="--image-dir"):
+        recall_benchmark(index, dataset, "test", levels=["global"], progress=False)
