@@ -194,6 +194,8 @@ def scenes(
                              "(default: dris or uniform).")] = None,
     configs: Annotated[Optional[str], typer.Option(help="Comma list of configurations: global, global+region, "
                        "global+object, fused, fused+refine (default: all the index's levels allow).")] = None,
+    weights: Annotated[Optional[str], typer.Option(help="Level weights g,r,o for fused and fused+refine "
+                       "(default: the index manifest's).")] = None,
     top: Annotated[int, typer.Option(min=1, help="Hits per query whose boxes are scored and zoom-refined.")] = 10,
     draws: Annotated[int, typer.Option(min=1, help="Random placements per box for the chance figures.")] = 100,
     seed: Annotated[int, typer.Option(help="Seed of the random placements.")] = 0,
@@ -204,7 +206,7 @@ def scenes(
     """Small objects in large scenes: scene AP per class (mAP) and box localisation per configuration, next to chance."""
     from geoseek.bench.recall import BenchError
     from geoseek.bench.scenes import index_label, scenes_benchmark
-    from geoseek.cli import _engine, _levels
+    from geoseek.cli import _engine, _levels, _weights
 
     def job(engine: Any) -> dict:
         engines = {index_label(engine, label): engine}
@@ -215,7 +217,7 @@ def scenes(
                 raise BenchError(f"both indexes are labelled '{name}'; name them with --label/--compare-label")
             engines[name] = other
         return scenes_benchmark(engines, coco, images, phrases, configs=_levels(configs), top=top, draws=draws,
-                                seed=seed, progress=not quiet)
+                                seed=seed, progress=not quiet, weights=_weights(weights))
 
     _run(index, device, out, job)
 

@@ -185,8 +185,10 @@ def _sanity(per_index: dict[str, dict]) -> dict:
 
 def scenes_benchmark(engines: dict[str, SearchEngine], coco: Path, images: Path | None = None,
                      phrases: Path | None = None, configs: list[str] | None = None, top: int = TOP,
-                     draws: int = DRAWS, seed: int = 0, progress: bool = True) -> dict:
+                     draws: int = DRAWS, seed: int = 0, progress: bool = True, weights: Weights | None = None) -> dict:
     """Every configuration on every index (label -> engine over the COCO images); JSON-ready result.
+
+    ``weights`` replaces the manifest's for the three-level configurations (fused, fused+refine).
 
     Raises BenchError when the COCO file, its images, the phrases, the configurations or an
     index's gallery cannot be scored as asked.
@@ -217,8 +219,10 @@ def scenes_benchmark(engines: dict[str, SearchEngine], coco: Path, images: Path 
                 skipped[name] = f"the index has no {','.join(missing)} level"
                 continue
             log.info("%s: %s", label, name)
-            weights, why = config_weights(state.manifest.fusion, levels)
-            runs[name] = {**run_config(engine, scenes, queries, levels, refine, weights, top, draws, seed, progress),
+            used, why = config_weights(state.manifest.fusion, levels)
+            if weights is not None and len(levels) == 3:
+                used, why = weights, "weights given with --weights instead of the manifest's"
+            runs[name] = {**run_config(engine, scenes, queries, levels, refine, used, top, draws, seed, progress),
                           "chance_mAP": float(np.mean(list(chance.values())))}
             if why:
                 runs[name]["weights_note"] = why

@@ -177,7 +177,7 @@ def test_cli_compares_both_indexes(coco, indexes, tmp_path):
     phrases.write_text(json.dumps({c: [p[0]] for c, p in PHRASES.items()}))  # one phrase per class keeps it quick
     res = subprocess.run([sys.executable, "-m", "geoseek.cli", "bench", "scenes", "--index", str(indexes["dris"]),
                           "--compare-index", str(indexes["uniform"]), "--coco", str(coco), "--phrases", str(phrases),
-                          "--top", "3", "--draws", "10", "--device", "cpu", "--out", str(out), "-q"],
+                          "--top", "3", "--draws", "10", "--weights", "0.5,0.3,0.2", "--device", "cpu", "--out", str(out), "-q"],
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     printed = json.loads(res.stdout)
@@ -188,6 +188,9 @@ def test_cli_compares_both_indexes(coco, indexes, tmp_path):
         assert set(printed["summary"][label]) == set(CONFIGS)
     assert printed["sanity"]["global_only_equal"] is True and printed["sanity"]["same_model"] is True
     assert printed["phrases"]["ship"] == ["a ship"] and printed["top"] == 3
+    fused = printed["indexes"]["dris"]["configs"]["fused"]  # --weights reach the three-level configurations only
+    assert fused["weights"] == pytest.approx({"global": 0.5, "region": 0.3, "object": 0.2}) and "--weights" in fused["weights_note"]
+    assert printed["indexes"]["dris"]["configs"]["global+region"].get("weights_note") != fused["weights_note"]
 
 
 def test_a_coco_image_missing_from_the_index_is_a_clear_error(coco, indexes, tmp_path):
