@@ -11,7 +11,9 @@ import json
 import sys
 from pathlib import Path
 
-from summary_plots import CONTROL_QUERIES, KS, RESULTS, plots
+from summary_eval import rsicd_official_section, scenes_section, similar_section
+from summary_plots import CONTROL_QUERIES, RESULTS, plots
+from summary_tables import RECALL_HEADER, ratio, recall_row, table, weights_str
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "benchmarks" / "README.md"
@@ -22,34 +24,37 @@ def load(name: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def table(header: list[str], rows: list[list]) -> str:
-    def cell(v) -> str:
-        return f"{v:,.2f}" if isinstance(v, float) else str(v)
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows])
-
-
-def ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}x" if b else "-"
-
-
-def weights_str(w: dict | None) -> str:
-    return "/".join(f"{w[k]:g}" for k in ("global", "region", "object") if k in w) if w else "-"
-
-
 # -- sections ------------------------------------------------------------------------------------
-def headline(rec: dict | None, cap: dict | None, sp: dict | None, scenes: dict | None, loc: dict | None) -> list[str]:
+def headline(official: dict | None, rec: dict | None, cap: dict | None, sp: dict | None, scenes: dict | None,
+             loc: dict | None, nwpu: dict | None = None, sim: dict | None = None) -> list[str]:
     """The few numbers the project README quotes, each next to the baseline from the same run."""
     rows = []
-    if rec:
-        rows.append(["RSICD/AID test mR (%)", rec["global_only"]["mR"], rec["fused_tuned"]["mR"],
-                     ratio(rec["fused_tuned"]["mR"], rec["global_only"]["mR"])])
-        rows.append(["RSICD/AID test text->image R@10 (%)", rec["global_only"]["t2i"]["R@10"],
-                     rec["fused_tuned"]["t2i"]["R@10"], ratio(rec["fused_tuned"]["t2i"]["R@10"], rec["global_only"]["t2i"]["R@10"])])
+    for name, r in (("RSICD official test", official), ("rsicd_aid150 test (smoke, not comparable)", rec)):
+        if not r:
+            continue
+        rows.append([f"{name} mR (%), own-image rule", r["global_only"]["mR"], r["fused_tuned"]["mR"],
+                     ratio(r["fused_tuned"]["mR"], r["global_only"]["mR"])])
+    for name, r in (("RSICD official test", official), ("rsicd_aid150 test", rec)):
+        if r:
+            g, f = r["global_only"]["t2i"]["R@10"], r["fused_tuned"]["t2i"]["R@10"]
+            rows.append([f"{name} text->image R@10 (%)", g, f, ratio(f, g)])
+    if nwpu:
+        for label, runs in nwpu["summary"].items():
+            g, f = runs["global"]["mAP"], runs["fused"]["mAP"]
+            w = weights_str(nwpu["indexes"][label]["configs"]["fused"]["weights"])
+            rows.append([f"NWPU VHR-10 scene retrieval mAP, {label} index: global-only vs fused {w} "
+                         f"(chance {runs['global']['chance_mAP']:.3f})", f"{g:.4f}", f"{f:.4f}", ratio(f, g)])
+    for key, name in (("rsicd_test", "RSICD test"), ("resisc14_test", "RESISC-14 test")):
+        r = (sim or {}).get(key, {}).get("generic_weights")
+        if r:
+            m = f"mAP@{r['K']}"
+            g, f = r["overall"]["global"][m], r["overall"]["fused"][m]
+            rows.append([f"image->image {m}, {name}: global-only vs fused "
+                         f"{weights_str(r['configs']['fused']['weights'])}", g, f, ratio(f, g)])
     if cap:
         g, f = cap["global_only"]["consensus"]["CIDEr"], cap["fused_tuned"]["consensus"]["CIDEr"]
         rows.append(["retrieval captioning CIDEr, test", f"{g:.3f}", f"{f:.3f}", ratio(f, g)])
-    for name, res in (("RSICD test index", sp), ("five large scenes", scenes)):
+    for name, res in (("rsicd_aid150 test index", sp), ("five large scenes", scenes)):
         if not res:
             continue
         lat, q = res["query"]["latency_excl_text_encoding"], res["query"]
@@ -84,23 +89,19 @@ def recall_section(rec: dict, mini: dict | None, tune: dict | None, out: list[st
     rows = []
     names = {"global_only": "baseline: global-only, flat", "fused_tuned": "fused, weights tuned on val",
              "fused_tuned_refine": "fused (val-tuned) + zoom refine"}
-    for key, label in names.items():
-        r = rec[key]
-        rows.append([label, weights_str(r["weights"]), *(r["t2i"][k] for k in KS), *(r["i2t"][k] for k in KS), r["mR"]])
+    rows = [recall_row(label, rec[key]) for key, label in names.items()]
     if mini:
-        r = mini["rsicd_aid150_test"]["fused_default_weights"]
-        rows.append(["fused, generic 0.5/0.3/0.2", weights_str(r["weights"]), *(r["t2i"][k] for k in KS),
-                     *(r["i2t"][k] for k in KS), r["mR"]])
+        rows.append(recall_row("fused, generic 0.5/0.3/0.2", mini["rsicd_aid150_test"]["fused_default_weights"]))
     n = rec["global_only"]["n_queries"]
-    out += ["## Recall@K on RSICD/AID test", "",
-            f"{rec['global_only']['gallery_images']:,} test images, {n['t2i']:,} text->image and {n['i2t']:,} "
-            "image->text queries; hits by the RemoteCLIP/GeoRSCLIP definitions (`geoseek bench recall`). "
+    out += ["## Recall@K on rsicd_aid150 test (smoke benchmark, not comparable)", "",
+            f"{rec['global_only']['gallery_images']:,} test images (AID at 150 px, so NOT comparable to published RSICD "
+            f"numbers), {n['t2i']:,} text->image and {n['i2t']:,} image->text queries, scored by the "
+            f"{rec['global_only']['match']['description']} (`geoseek bench recall`). "
             f"Fusion weights chosen on val by `geoseek bench tune-fusion`: {weights_str(rec['tuned_on_val']['weights'])}.", "",
-            table(["configuration", "weights g/r/o", "t2i R@1", "t2i R@5", "t2i R@10", "i2t R@1", "i2t R@5", "i2t R@10", "mR"], rows),
-            "", "![recall per configuration](results/recall_per_config.png)", ""]
+            table(RECALL_HEADER, rows), "", "![recall per configuration](results/recall_per_config.png)", ""]
     base, fused = rec["global_only"]["mR"], rec["fused_tuned"]["mR"]
     if fused <= base:
-        worse.append(f"Recall on RSICD test: fused mR {fused:.2f} vs global-only {base:.2f} (no gain).")
+        worse.append(f"Recall on rsicd_aid150 test: fused mR {fused:.2f} vs global-only {base:.2f} (no gain).")
     if rows[-1][0].startswith("fused, generic") and rows[-1][-1] < base:
         worse.append(f"Recall with generic weights 0.5/0.3/0.2: mR {rows[-1][-1]:.2f} < global-only {base:.2f}: "
                      "object views lower recall for this model.")
@@ -267,7 +268,7 @@ def other_sections(dris: dict | None, thr: dict | None, full: dict | None, lat: 
                 f"The full archive ({real['images']:,} images) and a synthetic index of {syn['total_views']:,} clustered "
                 f"384-d views ({syn['images']:,} images; kinds {syn['index_kinds']}); text encoding excluded.", "",
                 table(["index, configuration", "p50 ms", "p95 ms", "p99 ms"], rows), "",
-                f"ANN recall@10 vs exact at 1M views: " + ", ".join(f"{k} {v}" for k, v in rec.items()) + ". "
+                "ANN recall@10 vs exact at 1M views: " + ", ".join(f"{k} {v}" for k, v in rec.items()) + ". "
                 f"HTTP load ({load['clients']} clients, {load['requests']} requests, text encoding included): "
                 f"{load['qps']} requests/s, p50 {load['latency_incl_text_encoding']['p50_ms']} ms, {load['errors']} errors.", ""]
 
@@ -297,7 +298,8 @@ def scaling_sections(eng: dict | None, st: dict | None, out: list[str]) -> None:
 
 
 def main() -> int:
-    rec, mini, tune = load("recall_rsicd_test.json"), load("default_model_recall.json"), load("tune_fusion_val.json")
+    rec, mini = load("recall_rsicd_aid150_test.json"), load("default_model_recall.json")
+    tune, official = load("tune_fusion_rsicd_aid150_val.json"), load("recall_rsicd_official_test.json")
     cap, loc = load("caption_rsicd_test.json"), load("localise_joplin.json")
     sp, sp_scenes = load("speed_rsicd_test.json"), load("speed_scenes.json")
     out: list[str] = ["# GeoSeek benchmarks", "",
@@ -308,13 +310,27 @@ def main() -> int:
                       "run: one global embedding per image in a flat FAISS index, same encoder.", ""]
     worse: list[str] = []
     missing = []
-    out += headline(rec, cap, sp, sp_scenes, loc)
+    out += headline(official, rec, cap, sp, sp_scenes, loc, load("scenes_nwpu_vhr10.json"), load("similar.json"))
+    if official:
+        rsicd_official_section(official, json.loads((ROOT / "benchmarks" / "published_rsicd.json").read_text()), out, worse)
+    else:
+        missing.append("recall_rsicd_official_test.json")
+    sc = load("scenes_nwpu_vhr10.json")
+    if sc:
+        scenes_section(sc, out, worse)
+    else:
+        missing.append("scenes_nwpu_vhr10.json")
+    sim = load("similar.json")
+    if sim:
+        similar_section(sim, out, worse)
+    else:
+        missing.append("similar.json")
     if rec:
         recall_section(rec, mini, tune, out, worse)
         if sp:
             out += ["![recall against cost](results/recall_vs_cost.png)", ""]
     else:
-        missing.append("recall_rsicd_test.json")
+        missing.append("recall_rsicd_aid150_test.json")
     if cap:
         caption_section(cap, out, worse)
     else:
@@ -325,7 +341,7 @@ def main() -> int:
         missing.append("localise_joplin.json")
     if sp or sp_scenes:
         out += ["## Speed and memory (`geoseek bench speed`)", ""]
-        for name, s in (("RSICD/AID test index (chips)", sp),
+        for name, s in (("rsicd_aid150 test index (chips)", sp),
                         (f"{sp_scenes['images'] if sp_scenes else 0} large scenes (Joplin post/pre, DOTA)", sp_scenes)):
             if s:
                 speed_section(name, s, out, worse)

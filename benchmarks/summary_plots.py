@@ -24,7 +24,7 @@ def plots(rec: dict | None, mini: dict | None, loc: dict | None, sp: dict | None
             vals = [r["t2i"][m] for m in KS] + [r["i2t"][m] for m in KS] + [r["mR"]]
             ax.bar([x + i * width for x in range(len(metrics))], vals, width, label=k.replace("_", " "))
         ax.set_xticks([x + width * (len(keys) - 1) / 2 for x in range(len(metrics))], metrics)
-        ax.set_ylabel("%"), ax.set_title("RSICD/AID test recall, default model"), ax.legend(fontsize=8)
+        ax.set_ylabel("%"), ax.set_title("rsicd_aid150 test recall (smoke), default model"), ax.legend(fontsize=8)
         fig.tight_layout(), fig.savefig(RESULTS / "recall_per_config.png", dpi=110), plt.close(fig)
     if rec and sp:
         lat = sp["query"]["latency_excl_text_encoding"]
@@ -38,7 +38,7 @@ def plots(rec: dict | None, mini: dict | None, loc: dict | None, sp: dict | None
             if key in lat:
                 axes[0].scatter(lat[key]["p50_ms"], m, s=60, label=label)
         axes[0].set_xlabel("query p50 latency, ms (excl. text encoding)"), axes[0].set_ylabel("mR, %")
-        axes[0].set_title("RSICD/AID test", fontsize=10), axes[0].legend(fontsize=7)
+        axes[0].set_title("rsicd_aid150 test", fontsize=10), axes[0].legend(fontsize=7)
         if loc:
             targets = [q for q in next(iter(loc.values()))["queries"] if q not in CONTROL_QUERIES]
             for key, r in loc.items():
