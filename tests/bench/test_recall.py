@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from geoseek.bench.recall import BenchError, recall_benchmark, split_queries
+from geoseek.cli import app
 from geoseek.indexer import run_index
 from geoseek.indexer.sources import DatasetError, read_dataset
 from geoseek.models import load_encoder
@@ -17,6 +18,7 @@ from geoseek.schemas import MatchRule
 from geoseek.search.engine import SearchEngine
 from tests.conftest import make_split_archive, repeat_captions
 from PIL import Image
+from typer.testing import CliRunner
 
 
 def test_recall_at_k_definition():
@@ -137,12 +139,13 @@ def test_cli_writes_json(split_dataset, test_index, tmp_path):
     assert data == json.loads(res.stdout) and data["mR"] == pytest.approx(np.mean(
         [data[d][k] for d in ("t2i", "i2t") for k in ("R@1", "R@5", "R@10")]), abs=0.01)
     assert data["match"]["rule"] == "image"
-    lenient = subprocess.run([sys.executable, "-m", "geoseek.cli", "bench", "recall", "--index", str(test_index), "--dataset",
-                              str(split_dataset), "--levels", "global", "--match", "caption", "-q"], capture_output=True, text=True)
-    assert lenient.returncode == 0 and "LENIENT" in lenient.stderr and json.loads(lenient.stdout)["match"]["rule"] == "caption"
-    bad = subprocess.run([sys.executable, "-m", "geoseek.cli", "bench", "recall", "--index", str(test_index), "--dataset",
-                          str(split_dataset), "--split", "nope"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "no images in split(s) nope (splits present: test 16, train 32, val 16)" in bad.stderr
+    # In-process from here: a second interpreter start costs seconds and tests nothing more.
+    lenient = CliRunner().invoke(app, ["bench", "recall", "--index", str(test_index), "--dataset", str(split_dataset),
+                                       "--levels", "global", "--match", "caption", "--device", "cpu", "-q"])
+    assert lenient.exit_code == 0 and "LENIENT" in lenient.stderr and json.loads(lenient.stdout)["match"]["rule"] == "caption"
+    bad = CliRunner().invoke(app, ["bench", "recall", "--index", str(test_index), "--dataset", str(split_dataset),
+                                   "--split", "nope", "--device", "cpu"])
+    assert bad.exit_code == 2 and "no images in split(s) nope (splits present: test 16, train 32, val 16)" in bad.stderr
 
 
 def test_a_dataset_whose_images_sit_in_an_unconventional_folder(split_dataset, tiny_rn_config, tmp_path):
