@@ -8,8 +8,8 @@ Steps (each writes its JSON under benchmarks/results/; all use the shipped defau
               numbers (benchmarks/published_rsicd.json); needs `build_rsicd.py BUILT/rsicd`
   similar     `geoseek bench similar` (image->image by class) on RSICD test and on the NWPU-RESISC45
               subset's test split; needs `build_resisc.py BUILT/resisc`
-  scenes      `geoseek bench scenes` on nwpu_vhr10 (small objects in large scenes): DRIS, uniform
-              tiling and global-only indexes, every configuration, with chance
+  scenes      `geoseek bench scenes` on nwpu_vhr10 (small objects in large scenes): a DRIS and a
+              uniform-tiling index, every configuration (fused at 0.5/0.3/0.2), with chance
   dris        benchmarks/dris_joplin.py        DRIS vs uniform view plans on the Joplin scene
   throughput  benchmarks/throughput.py         indexing throughput, default vs ViT-B-32 tower
   full_index  benchmarks/full_index.py         the whole RSICD/AID archive, then search_latency.py

@@ -81,6 +81,12 @@ def scenes_section(sc: dict, out: list[str], worse: list[str]) -> None:
                    "IoU >= 0.5 (chance)"], loc_rows), ""]
 
 
+def _class_sizes(r: dict) -> str:
+    """'24-66' (or '150'): the range of class sizes in one bench-similar result (each image is one query)."""
+    sizes = [c["n_queries"] for c in r["per_class"].values()]
+    return f"{min(sizes)}-{max(sizes)}" if min(sizes) != max(sizes) else str(min(sizes))
+
+
 def similar_section(sim: dict, out: list[str], worse: list[str]) -> None:
     """Image->image retrieval by class (``geoseek bench similar``), global-only vs fused."""
     rows = []
@@ -103,6 +109,8 @@ def similar_section(sim: dict, out: list[str], worse: list[str]) -> None:
     out += ["## Image->image similarity by class (`geoseek bench similar`)", "",
             f"Rule: {first['definitions']['rule']}. "
             f"mAP@{first['K']}: {first['definitions']['mAP@K']}. P@n: {first['definitions']['P@n']}. "
-            "RSICD classes hold 24-66 test images, so P@100 there is capped well below 100. Regenerate: "
+            + "".join(f"{names.get(key, key)}: {_class_sizes(next(iter(v.values())))} images per class. "
+                      for key, v in sim.items())
+            + "P@100 is capped below 100 where a class has fewer than 101 images. Regenerate: "
             "`python benchmarks/run_all.py --only rsicd similar` (results/similar.json).", "",
             table(["gallery", "images / classes", "configuration", f"mAP@{first['K']}", "P@10", "P@100"], rows), ""]

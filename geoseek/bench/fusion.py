@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from geoseek.bench.recall import _check_gallery, split_queries
+from geoseek.bench.recall import _check_captions, _check_gallery, split_queries
 from geoseek.indexer.store import IndexDir
 from geoseek.models.training.metrics import KS, mean_recall, recall_at_k
 from geoseek.schemas import FusionWeights, MatchRule
@@ -83,6 +83,7 @@ def tune_fusion(index: Path, dataset: Path, split: str = "val", step: float = 0.
     _check_gallery(engine, image_ids, split)
     if not entries:
         raise ValueError(f"{dataset}: split '{split}' has no captions to tune on")
+    _check_captions(engine, entries, split)
     image_ids = list(dict.fromkeys(iid for _, iid in entries))  # image->text queries: captioned images
     texts = sorted({t for t, _ in entries})
     t2i = _text_to_image_scores(engine, texts, levels)

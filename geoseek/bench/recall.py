@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,17 @@ def _check_gallery(engine: SearchEngine, image_ids: list[str], split: str) -> No
                          f"exactly that split (`geoseek index DATASET --split {split} --index DIR`)")
 
 
+def _check_captions(engine: SearchEngine, entries: list[tuple[str, str]], split: str) -> None:
+    """The index's captions must be the split's caption entries (image->text ranks exactly those), else refuse."""
+    text = engine.state().text
+    indexed, listed = Counter(zip(text.texts, text.image_ids)), Counter(entries)
+    if indexed != listed:
+        extra, missing = sum((indexed - listed).values()), sum((listed - indexed).values())
+        raise BenchError(f"the index's captions differ from split '{split}' of the dataset ({missing:,} caption "
+                         f"entries of the split not indexed, {extra:,} indexed ones not in it); rebuild the index "
+                         "from this dataset json")
+
+
 def recall_benchmark(index: Path, dataset: Path, split: str = "test", levels: list[str] | None = None,
                      weights: Weights | None = None, refine: bool = False, engine: SearchEngine | None = None,
                      progress: bool = True, match: MatchRule = MatchRule.IMAGE, image_dir: Path | None = None) -> dict:
@@ -94,6 +106,7 @@ def recall_benchmark(index: Path, dataset: Path, split: str = "test", levels: li
     _check_gallery(engine, image_ids, split)
     if not entries:
         raise BenchError(f"{dataset}: split '{split}' has no captions to score")
+    _check_captions(engine, entries, split)
     k = max(KS)
     carriers = caption_carriers(entries)
     texts = sorted(carriers)

@@ -16,8 +16,14 @@ log = logging.getLogger(__name__)
 # (RSICD_images), RSITMD (images), UCM-Captions and Sydney-Captions (imgs). Other subfolders whose
 # name ends in "images"/"imgs" are tried after these.
 IMAGE_DIR_NAMES = ("RSICD_images", "images", "imgs", "Images")
-# Split folder names of class-folder (torchvision ImageFolder) datasets.
-SPLIT_DIRS = ("train", "val", "valid", "validation", "test")
+# Split folder names of class-folder (torchvision ImageFolder) datasets, and the split each one means
+# (lower-cased; "valid"/"validation" are the val split that tune-fusion and the trainer default to).
+SPLIT_DIRS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+
+
+def split_of_folder(name: str) -> str | None:
+    """The split a folder name stands for ('Test' -> 'test', 'validation' -> 'val'), or None."""
+    return SPLIT_DIRS.get(name.lower())
 SHOWN_MISSING = 3
 
 
@@ -32,10 +38,16 @@ def image_dir_candidates(base: Path) -> list[Path]:
         if base.is_dir() else []
     out: list[Path] = []
     seen: set[Path] = set()
+    home = base.resolve()
     for p in [base, *named, *others]:
         # On a case-insensitive disk "images" and "Images" are one folder: try it once.
         if p.is_dir() and (key := p.resolve()) not in seen:
             seen.add(key)
+            if not key.is_relative_to(home):
+                # A folder found by convention is part of the archive; a symlink out of it is not followed
+                # (only an explicit --image-dir may point elsewhere).
+                log.warning("%s links outside %s; not searched for images (name it with --image-dir)", p, home)
+                continue
             out.append(p)
     return out
 
@@ -57,7 +69,11 @@ def find_image_root(dataset: Path, rels: list[Path], image_dir: Path | None = No
         # Decided by the entries themselves: a folder that merely exists proves nothing.
         missing = [r for r in rels if not (root / r).is_file()]
         if not missing:
-            if root != dataset.parent:
+            others = [c for c in candidates if c != root and all((c / r).is_file() for r in rels[:SHOWN_MISSING])]
+            if others:
+                log.warning("%s: its images are in %s and also in %s; using the first (--image-dir to choose)",
+                            dataset, root, ", ".join(map(str, others)))
+            elif root != dataset.parent:
                 log.info("%s: images found in %s", dataset, root)
             return root
         if len(missing) < len(best_missing):
@@ -94,8 +110,10 @@ def check_splits(where: str, present: list[str | None], splits: list[str] | None
     return keep
 
 
-def class_folder_labels(root: Path, files: list[Path]) -> dict[Path, tuple[str | None, str]] | None:
+def class_folder_labels(root: Path, files: list[Path]) -> dict[Path, tuple[str | None, str | None]] | None:
     """(split, class) per image file of a class-folder dataset, or None when ``root`` is not one.
+
+    Split folders holding images directly (``root/<split>/x``) give (split, None): a split, no class.
 
     A class-folder dataset has every image exactly one level below a class folder: ``root/<class>/x``,
     or ``root/<split>/<class>/x`` with split folder names from SPLIT_DIRS; a root itself named like a
@@ -107,11 +125,14 @@ def class_folder_labels(root: Path, files: list[Path]) -> dict[Path, tuple[str |
     parts = [f.relative_to(root).parts for f in files]
     depths = {len(p) for p in parts}
     name = root.resolve().name
+    if depths == {2} and all(split_of_folder(p[0]) for p in parts):
+        # <split>/x: split folders without class folders, no labels (split names are not classes).
+        return {f: (split_of_folder(p[0]), None) for f, p in zip(files, parts)}
     if depths == {2}:
-        root_split = name if name.lower() in SPLIT_DIRS else None
+        root_split = split_of_folder(name)
         labels = {f: (root_split, p[0]) for f, p in zip(files, parts)}
-    elif depths == {3} and all(p[0].lower() in SPLIT_DIRS for p in parts):
-        labels = {f: (p[0], p[1]) for f, p in zip(files, parts)}
+    elif depths == {3} and all(split_of_folder(p[0]) for p in parts):
+        labels = {f: (split_of_folder(p[0]), p[1]) for f, p in zip(files, parts)}
     else:
         return None
     if len({label for _, label in labels.values()}) < 2:

@@ -239,13 +239,17 @@ def scan_folder(folder: Path, mosaic: bool = True) -> tuple[list[SourceItem], li
 
 def read_image_folder(folder: Path, mosaic: bool = True) -> tuple[list[SourceItem], list[SkippedInput]]:
     """``scan_folder``, plus ``split`` and ``extra["label"]`` when the folder is a class-folder dataset
-    (``<class>/x.jpg`` or ``<split>/<class>/x.jpg``, see ``class_folder_labels``). Same items either way."""
+    (``<class>/x.jpg`` or ``<split>/<class>/x.jpg``; ``<split>/x.jpg`` gives a split and no label; see
+    ``class_folder_labels``). Same items either way."""
     items, skipped = scan_folder(folder, mosaic)
     labels = class_folder_labels(folder, [p for it in items for p in it.paths])
     if labels is not None:
         for it in items:
-            it.split, it.extra["label"] = labels[it.paths[0]]
-        log.info("%s: class folders, %d classes", folder, len({lab for _, lab in labels.values()}))
+            it.split, label = labels[it.paths[0]]
+            if label is not None:
+                it.extra["label"] = label
+        classes = {lab for _, lab in labels.values() if lab is not None}
+        log.info("%s: %s", folder, f"class folders, {len(classes)} classes" if classes else "split folders, no classes")
     return items, skipped
 
 

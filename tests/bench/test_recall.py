@@ -47,6 +47,12 @@ def test_dense_recall_rules_apart_on_identical_captions():
     assert std["n_queries"] == {"t2i": 4, "i2t": 3}
 
 
+def test_dense_recall_breaks_ties_in_entry_order_as_the_engine_does():
+    # Both images carry one identical string: their entries tie for every image, and the first listed wins.
+    res = dense_recall(np.eye(2, dtype=np.float32), np.array([[1.0, 0.0]], np.float32), [[0], [0]], ks=(1,))
+    assert res["i2t"]["R@1"] == 50.0 and res["t2i"]["R@1"] == 50.0
+
+
 def _brute_force_recall(index, dataset, split: str, match: MatchRule) -> dict:
     """R@1/5/10 both ways from the index's stored global and caption vectors, by numpy alone."""
     engine = SearchEngine(index, device="cpu")
@@ -120,6 +126,16 @@ def test_engine_recall_matches_direct_global_scoring(split_dataset, tiny_rn_conf
             assert abs(res[d][k] - direct[d][k]) <= 100 / res["n_queries"][d] + 1e-6  # at most one near-tie flips
     fused = recall_benchmark(test_index, split_dataset, "test", progress=False)
     assert fused["levels"] == ["global", "region", "object"] and fused["weights"]["object"] > 0
+
+
+def test_an_index_whose_captions_differ_from_the_split_is_refused(split_dataset, test_index):
+    data = json.loads(split_dataset.read_text())
+    entry = next(e for e in data["images"] if e["split"] == "test")
+    entry["sentences"][0]["raw"] = "a caption the index never saw"  # same images, another caption file
+    split_dataset.write_text(json.dumps(data))
+    with pytest.raises(BenchError, match=r"captions differ from split 'test' .*1 caption entries of the split not indexed, "
+                                         r"1 indexed ones not in it"):
+        recall_benchmark(test_index, split_dataset, "test", progress=False)
 
 
 def test_a_gallery_of_the_wrong_split_is_refused(split_dataset, test_index):

@@ -153,6 +153,32 @@ def test_split_class_folders(tmp_path):
         discover([root], splits=["val"])
 
 
+def test_split_folders_without_classes_and_split_name_spellings(tmp_path):
+    root = tmp_path / "sp"
+    for split, src in (("Train", AID[0]), ("validation", AID[1]), ("test", AID[2])):
+        (root / split).mkdir(parents=True)
+        shutil.copy(src, root / split / src.name)
+    items, _ = discover([root], splits=["val"])  # 'validation' is the val split; split names are not classes
+    assert [(i.paths[0].name, i.split) for i in items] == [(AID[1].name, "val")] and "label" not in items[0].extra
+    items, _ = read_image_folder(root)
+    assert sorted(i.split for i in items) == ["test", "train", "val"] and all("label" not in i.extra for i in items)
+
+
+def test_a_conventional_folder_that_links_out_of_the_archive_is_not_followed(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.copy(AID[0], outside / AID[0].name)
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    (archive / "RSICD_images").symlink_to(outside, target_is_directory=True)
+    path = archive / "dataset_rsicd.json"
+    path.write_text(json.dumps(_karpathy([AID[0].name])))
+    with pytest.raises(DatasetError, match="not found"):
+        read_dataset(path)
+    items, _ = read_dataset(path, image_dir=outside)  # named explicitly, the folder may be anywhere
+    assert [i.paths[0] for i in items] == [outside / AID[0].name]
+
+
 @pytest.mark.parametrize("layout", ["mixed depth", "one class", "split-like names missing"])
 def test_other_folders_get_no_labels(tmp_path, layout):
     root = _class_folders(tmp_path / "a")

@@ -15,6 +15,7 @@ import torch
 from geoseek.models import load_encoder
 from geoseek.models.training import TrainConfig, Trainer
 from geoseek.models.training.augment import augment
+from geoseek.models.training.checkpoint import save_atomic
 from geoseek.models.training.metrics import dense_recall
 from geoseek.models.training.text import caption_bank
 from geoseek.schemas import MatchRule
@@ -60,6 +61,21 @@ def test_validation_and_checkpoint_choice_use_the_own_image_rule(tmp_path, tiny_
     row = json.loads((tmp_path / "run" / "history.json").read_text())[0]
     again = trainer.evaluate()
     assert row["val_mR"] == pytest.approx(again["mR"]) and again["match"]["rule"] == "image"
+
+
+def test_a_resumed_run_from_before_the_own_image_rule_forgets_its_lenient_best(split_dataset, tiny_rn_config, tmp_path):
+    out = tmp_path / "run"
+    Trainer(_cfg(split_dataset, tiny_rn_config, out, epochs=1), progress=False).run()
+    state = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+    assert state["train"]["val_rule"] == "image"
+    del state["train"]["val_rule"]  # as written before the rule was recorded
+    state["train"]["best_mR"] = 99.0  # a lenient figure no standard epoch could beat
+    save_atomic(state, out / "last.pt")
+    resumed = Trainer(_cfg(split_dataset, tiny_rn_config, out, epochs=2), resume=True, progress=False)
+    assert resumed.best_mr == -1.0 and resumed.bad_epochs == 0
+    result = resumed.run()
+    assert result.best_epoch == 2  # the first standard epoch after the resume is the new best, and best.pt follows it
+    assert torch.load(out / "best.pt", map_location="cpu", weights_only=False)["train"]["epoch"] == 1  # 0-based
 
 
 def test_run_writes_loadable_checkpoints_and_history(split_dataset, tiny_rn_config, tmp_path):

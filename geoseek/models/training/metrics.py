@@ -43,6 +43,12 @@ def _pad(relevant: np.ndarray, k: int) -> np.ndarray:
     return np.pad(relevant, ((0, 0), (0, k - relevant.shape[1]))) if relevant.shape[1] < k else relevant
 
 
+def _ranked(scores: torch.Tensor, k: int) -> np.ndarray:
+    """(Q, N) -> (Q, min(k, N)) column ids, best first; equal scores in column order, as the search engine ranks
+    (RSICD repeats captions across images, so ties are common and decide image->text hits)."""
+    return torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :k].numpy()
+
+
 def dense_recall(image_vecs: np.ndarray, text_vecs: np.ndarray, caption_ids: list[list[int]],
                  ks: tuple[int, ...] = KS, match: MatchRule = MatchRule.IMAGE) -> dict:
     """Both directions from full similarity, one global vector per image.
@@ -59,9 +65,9 @@ def dense_recall(image_vecs: np.ndarray, text_vecs: np.ndarray, caption_ids: lis
     entry_cid = np.array([c for ids in caption_ids for c in ids])
     sim = torch.from_numpy(image_vecs @ text_vecs.T)  # (N, M)
     entry_sim = sim[:, torch.from_numpy(entry_cid)]  # (N, E)
-    top_t = torch.topk(entry_sim, min(kmax, entry_sim.shape[1]), dim=1).indices.numpy()  # (N, <=K) entries
+    top_t = _ranked(entry_sim, kmax)  # (N, <=K) entries
     i2t = recall_at_k(_pad(owner[top_t] == np.arange(len(caption_ids))[:, None], kmax), ks)
-    top_i = torch.topk(entry_sim.t(), min(kmax, entry_sim.shape[0]), dim=1).indices.numpy()  # (E, <=K) images
+    top_i = _ranked(entry_sim.t(), kmax)  # (E, <=K) images
     if match is MatchRule.IMAGE:
         rel = top_i == owner[:, None]
     else:

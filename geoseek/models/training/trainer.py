@@ -161,6 +161,13 @@ class Trainer:
         t = st["train"]
         self.start_epoch, self.best_mr, self.best_epoch = t["epoch"] + 1, t["best_mR"], t["best_epoch"]
         self.bad_epochs, self.history, self.seconds = t["bad_epochs"], t["history"], t["seconds"]
+        if t.get("val_rule") != MatchRule.IMAGE.value:
+            # A run from before the own-image rule: its best val mR is a lenient figure that a standard one
+            # cannot be compared with. Forget it, so best.pt and early stopping follow the standard rule.
+            log.warning("%s was validated by another rule (%s); its best val mR %.2f is not compared with the "
+                        "own-image rule's: the next epoch starts a new best", self.out / "last.pt",
+                        t.get("val_rule", "lenient, before the own-image rule"), self.best_mr)
+            self.best_mr, self.best_epoch, self.bad_epochs = -1.0, -1, 0
         log.info("resuming %s after epoch %d (best val mR %.2f at epoch %d)", self.out, t["epoch"] + 1, self.best_mr,
                  self.best_epoch + 1)
 
@@ -210,6 +217,7 @@ class Trainer:
     # ---- the loop -------------------------------------------------------------------------
     def _meta(self, epoch: int) -> dict:
         return {"config": asdict(self.cfg), "epoch": epoch, "best_mR": self.best_mr, "best_epoch": self.best_epoch,
+                "val_rule": MatchRule.IMAGE.value,
                 "bad_epochs": self.bad_epochs, "history": self.history, "seconds": self.seconds,
                 "base_model": self.base_id, "hardware": f"{platform.processor() or platform.machine()}, "
                 f"{torch.get_num_threads()} threads, {self.device}", "torch": torch.__version__}
