@@ -47,9 +47,9 @@ def headline(official: dict | None, rec: dict | None, cap: dict | None, sp: dict
     for key, name in (("rsicd_test", "RSICD test"), ("resisc14_test", "RESISC-14 test")):
         r = (sim or {}).get(key, {}).get("generic_weights")
         if r:
-            m = f"mAP@{r['K']}"
+            m = f"mAP@{r['K']}_strict" if f"mAP@{r['K']}_strict" in r["overall"]["global"] else f"mAP@{r['K']}"
             g, f = r["overall"]["global"][m], r["overall"]["fused"][m]
-            rows.append([f"image->image {m}, {name}: global-only vs fused "
+            rows.append([f"image->image {m.replace('_strict', ' (/min(R, K))')}, {name}: global-only vs fused "
                          f"{weights_str(r['configs']['fused']['weights'])}", g, f, ratio(f, g)])
     if cap:
         g, f = cap["global_only"]["consensus"]["CIDEr"], cap["fused_tuned"]["consensus"]["CIDEr"]

@@ -99,7 +99,7 @@ def similar_section(sim: dict, out: list[str], worse: list[str]) -> None:
                 o, c = r["overall"][cfg], r["configs"][cfg]
                 rows.append([names.get(key, key), f"{r['gallery_images']:,} / {r['classes']}",
                              "global-only" if cfg == "global" else f"fused {weights_str(c['weights'])}",
-                             o[f"mAP@{r['K']}"], o["P@10"], o["P@100"]])
+                             o[f"mAP@{r['K']}"], o.get(f"mAP@{r['K']}_strict", "-"), o["P@10"], o["P@100"]])
             m = f"mAP@{r['K']}"
             g, f = r["overall"]["global"][m], r["overall"]["fused"][m]
             if f <= g:
@@ -108,9 +108,11 @@ def similar_section(sim: dict, out: list[str], worse: list[str]) -> None:
     first = next(iter(next(iter(sim.values())).values()))
     out += ["## Image->image similarity by class (`geoseek bench similar`)", "",
             f"Rule: {first['definitions']['rule']}. "
-            f"mAP@{first['K']}: {first['definitions']['mAP@K']}. P@n: {first['definitions']['P@n']}. "
+            f"mAP@{first['K']}: {first['definitions']['mAP@K']}. mAP@{first['K']} strict: "
+            f"{first['definitions'].get('mAP@K_strict', '-')}. P@n: {first['definitions']['P@n']}. "
             + "".join(f"{names.get(key, key)}: {_class_sizes(next(iter(v.values())))} images per class. "
                       for key, v in sim.items())
             + "P@100 is capped below 100 where a class has fewer than 101 images. Regenerate: "
             "`python benchmarks/run_all.py --only rsicd similar` (results/similar.json).", "",
-            table(["gallery", "images / classes", "configuration", f"mAP@{first['K']}", "P@10", "P@100"], rows), ""]
+            table(["gallery", "images / classes", "configuration", f"mAP@{first['K']}", f"mAP@{first['K']} strict",
+                   "P@10", "P@100"], rows), ""]

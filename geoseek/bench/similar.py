@@ -38,6 +38,9 @@ DEFINITIONS = {
             "queries whose class has no other image in the gallery are not scored",
     "mAP@K": "torchmetrics RetrievalMAP(top_k=K): mean over queries of the mean precision@i at the ranks i<=K holding a "
              "relevant image (normalised by relevant images retrieved in the top K; none retrieved -> 0)",
+    "mAP@K_strict": "the usual mAP@K: the same sum of precision@i over the hits within the top K, divided by min(R, K), "
+                    "R = the query's relevant images in the gallery (a relevant image ranked below K lowers it; "
+                    "torchmetrics has no such normalisation, so it is computed here)",
     "P@n": "torchmetrics RetrievalPrecision(top_k=n): relevant images in the top n / n (missing ranks are misses)",
     "per_class": "the same metrics over the queries of one class",
 }
@@ -73,8 +76,18 @@ def ranked_relevance(engine: SearchEngine, labels: dict[str, str], k: int, level
     return np.array(rows, dtype=bool).reshape(len(rows), k), {"levels": used.levels, "weights": used.weights}
 
 
-def retrieval_scores(relevant: np.ndarray, k: int = MAP_K, ks: tuple[int, ...] = PRECISION_KS) -> dict[str, float]:
-    """(Q, >=max(k, ks)) bool ranked relevance of answerable queries -> {'mAP@k', 'P@n'...} in percent."""
+def strict_map(relevant: np.ndarray, n_relevant: np.ndarray, k: int) -> float:
+    """mAP@k normalised by min(R, k): (Q, >=k) bool ranked relevance, (Q,) relevant images per query -> percent."""
+    rel = relevant[:, :k].astype(np.float64)
+    precision = np.cumsum(rel, axis=1) / np.arange(1, rel.shape[1] + 1)
+    ap = (precision * rel).sum(axis=1) / np.minimum(np.maximum(n_relevant, 1), k)
+    return round(100.0 * float(ap.mean()), 2)
+
+
+def retrieval_scores(relevant: np.ndarray, k: int = MAP_K, ks: tuple[int, ...] = PRECISION_KS,
+                     n_relevant: np.ndarray | None = None) -> dict[str, float]:
+    """(Q, >=max(k, ks)) bool ranked relevance of answerable queries -> {'mAP@k', 'P@n'...} in percent;
+    with ``n_relevant`` ((Q,) relevant images per query) also 'mAP@k_strict'."""
     rel = torch.as_tensor(relevant, dtype=torch.bool)
     q, n = rel.shape
     if n < max(k, *ks):
@@ -83,12 +96,16 @@ def retrieval_scores(relevant: np.ndarray, k: int = MAP_K, ks: tuple[int, ...] =
     indexes = torch.arange(q).unsqueeze(1).expand(q, n).flatten()
     metrics = {f"mAP@{k}": RetrievalMAP(top_k=k, empty_target_action="neg")}
     metrics |= {f"P@{kk}": RetrievalPrecision(top_k=kk, empty_target_action="neg") for kk in ks}
-    return {name: round(100.0 * float(m(preds, rel.flatten(), indexes=indexes)), 2) for name, m in metrics.items()}
+    out = {name: round(100.0 * float(m(preds, rel.flatten(), indexes=indexes)), 2) for name, m in metrics.items()}
+    if n_relevant is not None:
+        out[f"mAP@{k}_strict"] = strict_map(relevant, n_relevant, k)
+    return out
 
 
-def _by_class(relevant: np.ndarray, classes: np.ndarray, k: int) -> dict[str, dict[str, float]]:
-    """Per class label, the scores over that class's queries; (Q, k) bool and (Q,) labels."""
-    return {c: retrieval_scores(relevant[classes == c], k) for c in sorted(set(classes.tolist()))}
+def _by_class(relevant: np.ndarray, classes: np.ndarray, k: int, n_relevant: np.ndarray) -> dict[str, dict[str, float]]:
+    """Per class label, the scores over that class's queries; (Q, k) bool, (Q,) labels, (Q,) relevant counts."""
+    return {c: retrieval_scores(relevant[classes == c], k, n_relevant=n_relevant[classes == c])
+            for c in sorted(set(classes.tolist()))}
 
 
 def similar_benchmark(index: Path, dataset: Path, split: str = "test", k: int = MAP_K, weights: Weights | None = None,
@@ -108,13 +125,14 @@ def similar_benchmark(index: Path, dataset: Path, split: str = "test", k: int = 
     if not answerable.any():
         raise BenchError(f"no class of split '{split}' has two images; nothing to retrieve")
     scored = names[answerable]
+    n_relevant = np.array([counts[c] - 1 for c in scored])  # the query itself is excluded
     configs, overall, per_class = {}, {}, {}
     for name, levels, w in (("global", ["global"], None), ("fused", None, weights)):
         t0 = time.perf_counter()
         rel, used = ranked_relevance(engine, labels, depth, levels, w, progress)
         rel = rel[answerable]
-        overall[name] = retrieval_scores(rel, k)
-        per_class[name] = _by_class(rel, scored, k)
+        overall[name] = retrieval_scores(rel, k, n_relevant=n_relevant)
+        per_class[name] = _by_class(rel, scored, k, n_relevant)
         configs[name] = {**used, "seconds": round(time.perf_counter() - t0, 1)}
         log.info("%s: %s", name, overall[name])
     configs["fused"]["weights_from"] = "request" if weights else "manifest"

@@ -44,7 +44,7 @@ def _brute_force(engine: SearchEngine, labels: dict[str, str], k: int = K) -> di
     vecs[g.image_idx] = g.vectors.astype(np.float32)  # one global view per image
     ids = [state.images.index_of[i] for i in labels]
     names = np.array([labels[state.images.ids[j]] for j in range(len(vecs))])
-    aps, p10, p100 = [], [], []
+    aps, strict, p10, p100 = [], [], [], []
     for q in ids:
         if (names == names[q]).sum() < 2:
             continue  # nothing to find: not scored
@@ -53,9 +53,12 @@ def _brute_force(engine: SearchEngine, labels: dict[str, str], k: int = K) -> di
         order = np.argsort(-sims, kind="stable")[: len(vecs) - 1]
         rel = np.pad(names[order] == names[q], (0, K))  # ranks past the gallery are misses
         aps.append(_ap(rel, k))
+        hits = np.flatnonzero(rel[:k])  # the usual mAP@k: the precision sum over min(R, k)
+        strict.append(float(np.sum((np.arange(len(hits)) + 1) / (hits + 1))) / min(int((names == names[q]).sum()) - 1, k))
         p10.append(rel[:10].sum() / 10)
         p100.append(rel[:100].sum() / 100)
-    return {f"mAP@{k}": 100 * np.mean(aps), "P@10": 100 * np.mean(p10), "P@100": 100 * np.mean(p100)}
+    return {f"mAP@{k}": 100 * np.mean(aps), f"mAP@{k}_strict": 100 * np.mean(strict), "P@10": 100 * np.mean(p10),
+            "P@100": 100 * np.mean(p100)}
 
 
 def test_scores_follow_the_stated_definitions():
@@ -69,6 +72,9 @@ def test_scores_follow_the_stated_definitions():
     assert res["P@100"] == pytest.approx(100 * (3 / 100) / 3, abs=0.01)
     with pytest.raises(ValueError, match="need 100"):
         retrieval_scores(rel[:, :50])
+    # The strict variant divides by min(R, K): query 0 has 4 relevant images (2 found), query 1 has 200 (K caps it).
+    strict = retrieval_scores(rel, n_relevant=np.array([4, 200, 3]))[f"mAP@{K}_strict"]
+    assert strict == pytest.approx(100 * ((1 + 2 / 3) / 4 + (1 / 51) / K + 0) / 3, abs=0.01)
 
 
 def test_engine_matches_brute_force_on_global_vectors(archive):
@@ -126,7 +132,8 @@ def test_cli_writes_both_configurations(archive, tmp_path):
     assert data == json.loads(res.stdout) and set(data["overall"]) == {"global", "fused"}
     assert data["configs"]["fused"]["weights"] == {"global": 0.5, "region": 0.25, "object": 0.25}
     assert data["configs"]["fused"]["weights_from"] == "request" and "weights_from" not in data["configs"]["global"]
-    assert set(data["overall"]["fused"]) == {f"mAP@{K}", "P@10", "P@100"} and "mAP@K" in data["definitions"]
+    assert set(data["overall"]["fused"]) == {f"mAP@{K}", f"mAP@{K}_strict", "P@10", "P@100"}
+    assert {"mAP@K", "mAP@K_strict"} <= set(data["definitions"])
 
 
 def test_cli_refuses_unlabelled_images(archive):
