@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from geoseek.indexer.sources import SourceItem, content_ids, read_dataset, read_image_folder
+from geoseek.indexer.sources import SourceItem, content_ids, discover
 from geoseek.models.training.metrics import KS, mean_recall, recall_at_k
 from geoseek.schemas.bench import MatchRule
 from geoseek.schemas.search import Weights
@@ -39,14 +39,10 @@ def split_items(dataset: Path, split: str, image_dir: Path | None = None) -> lis
     ``dataset``: a dataset json (its images found as `geoseek index` finds them, or in ``image_dir``) or a
     class-folder directory; a folder without split folders is one gallery, as `geoseek index` keeps it whole.
     """
-    if dataset.is_dir():
-        items, _ = read_image_folder(dataset)
-        whole = all(it.split is None for it in items)
-        chosen = [it for it in items if whole or it.split == split]
-        if not chosen:
-            raise BenchError(f"{dataset}: no images in split '{split}'")
-    else:
-        chosen, _ = read_dataset(dataset, image_dir, splits=[split])  # only the split's files need to exist
+    # The same reader `geoseek index DATASET --split SPLIT` uses, so the benchmark sees the indexed images.
+    chosen, _ = discover([dataset], splits=[split], image_dir=image_dir if dataset.suffix.lower() == ".json" else None)
+    if not chosen:
+        raise BenchError(f"{dataset}: no images in split '{split}'")
     return [(content_ids(it.paths)[0], it) for it in chosen]
 
 

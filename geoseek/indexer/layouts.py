@@ -19,12 +19,12 @@ IMAGE_DIR_NAMES = ("RSICD_images", "images", "imgs", "Images")
 # Split folder names of class-folder (torchvision ImageFolder) datasets, and the split each one means
 # (lower-cased; "valid"/"validation" are the val split that tune-fusion and the trainer default to).
 SPLIT_DIRS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+SHOWN_MISSING = 3
 
 
 def split_of_folder(name: str) -> str | None:
     """The split a folder name stands for ('Test' -> 'test', 'validation' -> 'val'), or None."""
     return SPLIT_DIRS.get(name.lower())
-SHOWN_MISSING = 3
 
 
 class DatasetError(ValueError):
