@@ -1,0 +1,64 @@
+"""An index written by the code before the one-way refactor (tests/data/legacy_index_v1, made by its
+make_legacy.py with commit ddb6b1d) opens and answers exactly what that code answered."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from geoseek.search.engine import SearchEngine
+
+LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy_index_v1"
+
+
+@pytest.fixture(scope="module")
+def legacy() -> dict:
+    """What the old code answered (expected.json: the index's levels, sizes and one response per case)."""
+    return json.loads((LEGACY / "expected.json").read_text())
+
+
+def _same(got: dict, want: dict) -> None:
+    assert got["version"] == want["version"] and got["levels"] == want["levels"]
+    assert got["weights"] == pytest.approx(want["weights"])
+    assert len(got["results"]) == len(want["results"])
+    for g, w in zip(got["results"], want["results"]):
+        key = "image_id" if "image_id" in w and "text_id" not in w else "text_id"
+        assert g[key] == w[key]
+        assert g["score"] == pytest.approx(w["score"], abs=1e-5)
+        assert g["level_scores"] == pytest.approx(w["level_scores"], abs=1e-5)
+        for box in ("region_box", "object_box"):
+            assert g.get(box) == w.get(box)
+
+
+def _dump(resp) -> dict:
+    d = json.loads(resp.model_dump_json())
+    for r in d["results"]:
+        r.pop("path", None)
+    return d
+
+
+def test_legacy_index_answers_as_before(tmp_path, legacy):
+    index = tmp_path / "index"
+    shutil.copytree(LEGACY / "index", index)
+    engine = SearchEngine(index, device="cpu")
+    state = engine.state()
+    assert state.manifest.levels == legacy["levels"]
+    assert len(state.images.ids) == legacy["n_images"]
+    assert {lv: state.levels[lv].size for lv in state.levels} == legacy["views"]
+    kinds = set()
+    for case in legacy["answers"]:
+        kinds.add(case["kind"])
+        if case["kind"] == "text_vector":
+            q = state.text.vectors[case["text_row"]].astype(np.float32)
+            resp = engine.search_text_vector(q, case["k"], case["levels"])
+        elif case["kind"] == "image":
+            resp = engine.search_image(case["image_id"], case["target"], case["k"])
+        elif case["kind"] == "text":
+            resp = engine.search_text(case["query"], case["k"], refine=case.get("refine", False))
+        else:
+            resp = engine.search_image((LEGACY / case["file"]).read_bytes(), case["target"], case["k"])
+        _same(_dump(resp), case["response"])
+    assert kinds == {"text_vector", "image", "text", "upload"}
