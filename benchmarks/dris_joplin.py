@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from geoseek.indexer.planner import ViewNode, plan_uniform, plan_views, thumbnail_side
-from geoseek.indexer.rasters import open_raster
+from geoseek.views.planner import ViewNode, plan_uniform, plan_views, thumbnail_side
+from geoseek.views.rasters import open_raster
 from geoseek.schemas import DRISParams
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from geoseek.ui.launch import served  # noqa: E402
+from geoseek.cli.launch import served  # noqa: E402
 from synthetic_index import queries_near, synthetic_state  # noqa: E402
 
 from geoseek.bench.timing import percentiles as stats, time_configs  # noqa: E402

@@ -5,9 +5,10 @@ import faiss
 import numpy as np
 
 from geoseek.indexer.builder import build_index, choose_kind
-from geoseek.indexer.catalog import ImageRow
+from geoseek.index.catalog import ImageRow
 from geoseek.schemas import DRISParams, IndexManifest, LevelIndexInfo, ModelInfo, ObjectParams, ViewCounts
-from geoseek.search.state import ImageTable, IndexState, LevelData, TextData, _ranges
+from geoseek.index.version import ImageTable, LevelData, TextData, _ranges
+from geoseek.search.state import IndexState
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from geoseek.indexer import run_index
-from geoseek.indexer.info import index_info
+from geoseek.index.info import index_info
 from geoseek.models import load_encoder
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from geoseek.ui.launch import free_port
+from geoseek.cli.launch import free_port
 
 
 def pg_bin(name: str) -> str:

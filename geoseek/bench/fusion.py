@@ -21,8 +21,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from geoseek.bench.recall import _check_captions, _check_gallery, split_queries
-from geoseek.indexer.store import IndexDir
-from geoseek.models.training.metrics import KS, mean_recall, recall_at_k
+from geoseek.index.layout import IndexDir
+from geoseek.metrics import KS, mean_recall, recall_at_k
 from geoseek.schemas import FusionWeights, MatchRule
 from geoseek.search.engine import SearchEngine
 from geoseek.search.fusion import fuse, rescore_level

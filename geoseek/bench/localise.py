@@ -36,7 +36,7 @@ import numpy as np
 from PIL import Image
 
 from geoseek.bench.recall import BenchError
-from geoseek.indexer.rasters import RasterError
+from geoseek.views.rasters import RasterError
 from geoseek.models import Encoder
 from geoseek.schemas.search import Box
 from geoseek.search.engine import SearchEngine

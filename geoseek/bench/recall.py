@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from geoseek.indexer.sources import SourceItem, content_ids, discover
-from geoseek.models.training.metrics import KS, mean_recall, recall_at_k
+from geoseek.datasets.sources import SourceItem, content_ids, discover
+from geoseek.metrics import KS, mean_recall, recall_at_k
 from geoseek.schemas.bench import MatchRule
 from geoseek.schemas.search import Weights
 from geoseek.search.engine import SearchEngine

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from geoseek.bench.recall import BenchError
-from geoseek.indexer.sources import content_ids
+from geoseek.datasets.sources import content_ids
 from geoseek.search.state import IndexState
 
 log = logging.getLogger(__name__)

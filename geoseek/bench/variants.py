@@ -13,7 +13,8 @@ import numpy as np
 
 from geoseek.indexer.builder import build_index
 from geoseek.search.gpu import gpu_copy
-from geoseek.search.state import IndexState, apply_search_params
+from geoseek.index.version import apply_search_params
+from geoseek.search.state import IndexState
 
 log = logging.getLogger(__name__)
 

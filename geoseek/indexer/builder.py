@@ -12,10 +12,8 @@ from pathlib import Path
 
 import faiss
 import numpy as np
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from geoseek.indexer.writer import read_vectors
+from geoseek.index.shards import level_vectors
 from geoseek.schemas import LevelIndexInfo
 
 log = logging.getLogger(__name__)
@@ -62,18 +60,6 @@ def build_index(vectors: np.ndarray, kind: str) -> tuple[faiss.Index, dict]:
         index.train(train)
         index.add(vectors)
     return index, {"nprobe": min(nlist, 64), "nlist": nlist, "m": m}
-
-
-def level_vectors(files: list[Path], level: str | None) -> np.ndarray:
-    """Vectors of one level (or all rows, for text files) across shards, in shard order."""
-    parts = []
-    for f in files:
-        table = pq.read_table(f, columns=["level", "vector"] if level else ["vector"])
-        if level:
-            table = table.filter(pc.equal(table.column("level"), level))
-        if table.num_rows:
-            parts.append(read_vectors(table))
-    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
 
 def build_all(version_dir: Path, view_files: list[Path], text_files: list[Path], levels: list[str], dim: int,

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from geoseek.indexer.embed import EmbeddedImage, ViewEmbedder, prepare_image
-from geoseek.indexer.rasters import RasterError
-from geoseek.indexer.sources import SourceItem
+from geoseek.views.embed import EmbeddedImage, ViewEmbedder, prepare_image
+from geoseek.views.rasters import RasterError
+from geoseek.datasets.sources import SourceItem
 from geoseek.schemas import DRISParams, ObjectParams, SkippedInput
 
 log = logging.getLogger(__name__)

@@ -22,12 +22,12 @@ from tqdm import tqdm
 
 import geoseek
 from geoseek.indexer.builder import FLAT_MAX, HNSW_MAX, build_all
-from geoseek.indexer.catalog import Catalog, CaptionRow, ImageRow, ShardRow
-from geoseek.indexer.embed import VIEW_COLUMNS, EmbeddedImage, PreparedImage, ViewEmbedder, prepare_image
-from geoseek.indexer.rasters import RasterError
-from geoseek.indexer.sources import SourceItem, content_ids, discover
-from geoseek.indexer.store import IndexDir
-from geoseek.indexer.writer import write_shard
+from geoseek.index.catalog import Catalog, CaptionRow, ImageRow, ShardRow
+from geoseek.views.embed import VIEW_COLUMNS, EmbeddedImage, PreparedImage, ViewEmbedder, prepare_image
+from geoseek.views.rasters import RasterError
+from geoseek.datasets.sources import SourceItem, content_ids, discover
+from geoseek.index.layout import IndexDir
+from geoseek.index.shards import write_shard
 from geoseek.models import Encoder, load_encoder
 from geoseek.schemas import LEVELS, DRISParams, FusionWeights, IndexManifest, ModelInfo, ObjectParams, SkippedInput, ViewCounts
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geoseek.indexer.store import IndexDir
+from geoseek.index.layout import IndexDir
 from geoseek.models import Encoder, load_encoder
 from geoseek.schemas import FusionWeights
 from geoseek.schemas.search import MAX_K, MAX_QUERY_CHARS, Box, ImageHit, SearchResponse, TextHit, Weights

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from geoseek.search.state import IndexState
+from geoseek.index.version import VersionData
 
 
 class FilterError(ValueError):
@@ -54,7 +54,7 @@ def parse_bbox(text: str) -> tuple[float, float, float, float]:
     return parts  # type: ignore[return-value]
 
 
-def image_mask(state: IndexState, f: Filters) -> np.ndarray:
+def image_mask(state: VersionData, f: Filters) -> np.ndarray:
     """(n_images,) bool: images allowed by the date and collection filters."""
     imgs = state.images
     mask = np.ones(len(imgs.ids), bool)

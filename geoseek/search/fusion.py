@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from geoseek.schemas import FusionWeights
-from geoseek.search.state import LevelData
+from geoseek.index.version import LevelData
 
 
 @dataclass

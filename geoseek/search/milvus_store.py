@@ -16,17 +16,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import sqlite3
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
+from geoseek.index.version import VersionData
 from geoseek.search.filters import FilterError, Filters
 from geoseek.search.vector_store import StoreError
 
-if TYPE_CHECKING:
-    from geoseek.search.state import IndexState
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +74,7 @@ def _epoch(dt: np.ndarray | np.datetime64) -> np.ndarray:
     return np.where(np.isnat(dt), NO_TIME, dt.astype(np.int64))
 
 
-def collection_names(state: "IndexState", index_type: str = "FLAT") -> dict[str, str]:
+def collection_names(state: VersionData, index_type: str = "FLAT") -> dict[str, str]:
     """Collection per level and 'text', unique to this index version and Milvus index type (Milvus
     names: letters, digits, _), so asking for another index type never searches the old one."""
     m = state.manifest
@@ -131,7 +130,7 @@ class MilvusStore:
         self.added: dict[str, int] = {}  # rows this open upserted, per collection (0: it was complete)
 
     @classmethod
-    def open(cls, spec: str, state: "IndexState") -> "MilvusStore":
+    def open(cls, spec: str, state: VersionData) -> "MilvusStore":
         """Connect, and create and fill this version's collections unless they are complete already."""
         from pymilvus import MilvusClient
 
@@ -248,7 +247,7 @@ def _search_params(index_type: str) -> dict:
     return {"HNSW": {"ef": HNSW_EF_MIN}, "IVF_FLAT": {"nprobe": IVF_NPROBE}}.get(index_type, {})
 
 
-def _view_rows(state: "IndexState", level: str) -> Iterator[dict]:
+def _view_rows(state: VersionData, level: str) -> Iterator[dict]:
     data = state.levels[level]
     # Any unknown bound makes the view unlocatable, as in the in-memory filter (NaN compares False).
     bounds = np.where(np.isnan(data.bounds).any(axis=1, keepdims=True), np.array(NO_GEOREF), data.bounds)
@@ -263,7 +262,7 @@ def _view_rows(state: "IndexState", level: str) -> Iterator[dict]:
                    "east": float(e), "north": float(n), "t": int(t[r]), "collection": str(collection[r])}
 
 
-def _text_rows(state: "IndexState") -> Iterator[dict]:
+def _text_rows(state: VersionData) -> Iterator[dict]:
     vec = state.text.vectors
     for start in range(0, len(vec), UPSERT_BATCH):
         for j, v in enumerate(vec[start : start + UPSERT_BATCH].astype(np.float32)):

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from geoseek.indexer.embed import ViewEmbedder, prepare_image
-from geoseek.indexer.rasters import IMAGE_SUFFIXES, RasterError
-from geoseek.indexer.sources import SourceItem
+from geoseek.views.embed import ViewEmbedder, prepare_image
+from geoseek.datasets.formats import IMAGE_SUFFIXES
+from geoseek.views.rasters import RasterError
+from geoseek.datasets.sources import SourceItem
 from geoseek.models import Encoder
 from geoseek.schemas import IndexManifest
 from geoseek.search.state import IndexState

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from geoseek.indexer.planner import encode_window
-from geoseek.indexer.rasters import RasterError, open_raster
+from geoseek.views.planner import encode_window
+from geoseek.views.rasters import RasterError, open_raster
 from geoseek.models import Encoder
 from geoseek.schemas.search import Box, ImageHit
 from geoseek.search.state import IndexState

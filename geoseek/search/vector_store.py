@@ -12,15 +12,11 @@ bbox/date/collection filters itself.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 
-from geoseek.search.candidates import candidate_images
 from geoseek.search.filters import Filters
-
-if TYPE_CHECKING:
-    from geoseek.search.state import IndexState
 
 FAISS = "faiss"
 
@@ -48,48 +44,3 @@ class VectorStore(Protocol):
     def close(self) -> None:
         """Release connections (a no-op for FAISS)."""
         ...
-
-
-class FaissStore:
-    """The FAISS indices loaded with the state (flat, HNSW or IVF-PQ; on GPU when the state's are)."""
-
-    kind = FAISS
-
-    def __init__(self, state: "IndexState") -> None:
-        self.state = state
-
-    def nearest_images(self, level: str, queries: np.ndarray, n: int, filters: Filters, exclude: int | None,
-                       row_mask: np.ndarray | None) -> np.ndarray:
-        return candidate_images(self.state.levels[level], queries, n, row_mask)
-
-    def nearest_texts(self, queries: np.ndarray, n: int) -> np.ndarray:
-        text = self.state.text
-        fetch = min(len(text.text_ids), n)
-        if fetch == 0:
-            return np.zeros(0, np.int64)
-        _, ids = text.index.search(np.ascontiguousarray(queries, np.float32), fetch)
-        return np.unique(ids[ids >= 0]).astype(np.int64)
-
-    def close(self) -> None:
-        pass
-
-
-def is_milvus(spec: str | None) -> bool:
-    """True for ``milvus://host:port[?index=...]``, ``http(s)://`` Milvus URIs and Milvus Lite ``*.db`` paths."""
-    if not spec or spec == FAISS:
-        return False
-    return spec.startswith(("milvus://", "http://", "https://")) or spec.split("?", 1)[0].endswith(".db")
-
-
-def check_store_spec(spec: str | None) -> str:
-    """Normalise a ``--store`` value: 'faiss' (default), a Milvus URI or a Milvus Lite .db path."""
-    if not spec or spec == FAISS:
-        return FAISS
-    if not is_milvus(spec):
-        raise StoreError(f"--store '{spec}' is not 'faiss', a milvus://host:port URI or a Milvus Lite file ending in .db")
-    from geoseek.search.milvus_store import check_lite_file, parse_uri
-
-    uri, _ = parse_uri(spec)  # host, port and index type
-    if "://" not in uri:
-        check_lite_file(uri)
-    return spec

@@ -11,7 +11,7 @@ import pytest
 from geoseek.bench.caption import METRICS, caption_benchmark, consensus_choice, score_captions, tokenise
 from geoseek.bench.recall import BenchError, split_queries
 from geoseek.indexer import run_index
-from geoseek.indexer.sources import DatasetError
+from geoseek.datasets.sources import DatasetError
 from geoseek.search.engine import SearchEngine
 
 

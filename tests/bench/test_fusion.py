@@ -9,7 +9,7 @@ import pytest
 from geoseek.bench.fusion import set_checkpoint_fusion, tune_fusion, weight_grid
 from geoseek.bench.recall import recall_benchmark
 from geoseek.indexer import run_index
-from geoseek.indexer.store import IndexDir
+from geoseek.index.layout import IndexDir
 from geoseek.models import load_encoder
 from geoseek.models.training import TrainConfig, Trainer
 from geoseek.schemas import FusionWeights

@@ -11,9 +11,9 @@ import pytest
 from geoseek.bench.recall import BenchError, recall_benchmark, split_queries
 from geoseek.cli import app
 from geoseek.indexer import run_index
-from geoseek.indexer.sources import DatasetError, read_dataset
+from geoseek.datasets.sources import DatasetError, read_dataset
 from geoseek.models import load_encoder
-from geoseek.models.training.metrics import dense_recall, recall_at_k
+from geoseek.metrics import dense_recall, recall_at_k
 from geoseek.schemas import MatchRule
 from geoseek.search.engine import SearchEngine
 from tests.conftest import make_split_archive, repeat_captions

@@ -9,8 +9,9 @@ import time
 
 import pyarrow.parquet as pq
 
-from geoseek.indexer import Catalog, IndexDir
-from geoseek.indexer.info import index_info
+from geoseek.index.catalog import Catalog
+from geoseek.index.layout import IndexDir
+from geoseek.index.info import index_info
 
 
 def _cmd(src, index, spec):

@@ -9,9 +9,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from geoseek.indexer import Catalog, DatasetError, IndexDir, IndexSettingsError, run_index
-from geoseek.indexer.info import index_info
-from geoseek.indexer.writer import read_vectors
+from geoseek.index.catalog import Catalog
+from geoseek.datasets.layouts import DatasetError
+from geoseek.index.layout import IndexDir
+from geoseek.indexer import IndexSettingsError, run_index
+from geoseek.index.info import index_info
+from geoseek.index.shards import read_vectors
 from tests.conftest import JOPLIN, MINI
 from tests.indexer.bad_inputs import copy_good, make_bad_inputs
 
@@ -53,7 +56,7 @@ def test_archive_with_captions_tiles_and_bad_files(tmp_path, small_archive, tiny
     np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=2e-3)
     # The tiled scene is one georeferenced image whose views carry WGS84 bounds inside the scene.
     cat = Catalog(IndexDir(index).default_catalog_url)
-    from geoseek.indexer.catalog import ImageRow
+    from geoseek.index.catalog import ImageRow
 
     with cat.session() as s:
         scene = [r for r in s.query(ImageRow).all() if r.crs][0]
@@ -148,7 +151,7 @@ def test_hnsw_and_ivfpq_builders_find_neighbours():
 
 
 def test_version_switch_is_atomic_and_old_versions_pruned(tmp_path, tiny_vit_config):
-    from geoseek.indexer.store import KEEP_VERSIONS
+    from geoseek.index.layout import KEEP_VERSIONS
 
     files = copy_good(tmp_path / "pool", KEEP_VERSIONS + 2)
     index = tmp_path / "ix"

@@ -9,9 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from geoseek.indexer import Catalog, IndexDir, IndexSettingsError, run_index
-from geoseek.indexer.info import index_info
-from geoseek.indexer.planner import ComplexCells
+from geoseek.index.catalog import Catalog
+from geoseek.index.layout import IndexDir
+from geoseek.indexer import IndexSettingsError, run_index
+from geoseek.index.info import index_info
+from geoseek.views.planner import ComplexCells
 from tests.conftest import JOPLIN
 from tests.indexer.bad_inputs import copy_good
 
@@ -25,7 +27,7 @@ def test_degenerate_images_index_and_unexpected_errors_become_skips(tmp_path, ti
     copy_good(src, 2)
     Image.new("RGB", (1, 1), (9, 9, 9)).save(src / "dot.png")
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (2, 3000, 3), dtype=np.uint8)).save(src / "strip.png")
-    import geoseek.indexer.embed as embed
+    import geoseek.views.embed as embed
 
     real = embed.plan_views
 
@@ -84,7 +86,7 @@ def test_new_captions_of_indexed_images_are_added_once(tmp_path, small_archive, 
     _index([ds], tmp_path / "ix", tiny_vit_config)
     assert index_info(tmp_path / "ix").captions == before + 1
     cat = Catalog(IndexDir(tmp_path / "ix").default_catalog_url)
-    ids = {c.text_id for c in cat.session().query(__import__("geoseek.indexer.catalog", fromlist=["CaptionRow"]).CaptionRow)}
+    ids = {c.text_id for c in cat.session().query(__import__("geoseek.index.catalog", fromlist=["CaptionRow"]).CaptionRow)}
     assert len(ids) == before + 1
 
 

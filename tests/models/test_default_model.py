@@ -7,7 +7,7 @@ from geoseek.models import load_encoder
 import torch
 
 from geoseek.models.factory import checkpoint_sha256, default_weights_path
-from geoseek.models.training.metrics import dense_recall
+from geoseek.metrics import dense_recall
 from tests.conftest import RSICD, rsicd_images
 
 

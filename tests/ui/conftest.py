@@ -9,7 +9,7 @@ import pytest
 import rasterio
 
 from geoseek.indexer import run_index
-from geoseek.ui.launch import served
+from geoseek.cli.launch import served
 
 from tests.conftest import RSICD, rsicd_images
 

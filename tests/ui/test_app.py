@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from geoseek.ui.app import parse_bbox
 from geoseek.ui.client import ApiClient, ApiError
-from geoseek.ui.launch import APP, free_port
+from geoseek.cli.launch import APP, free_port
 
 from tests.conftest import RSICD, rsicd_images
 

@@ -16,7 +16,7 @@ from PIL import Image
 
 from geoseek.indexer import run_index
 from geoseek.ui.draw import OBJECT, REGION
-from geoseek.ui.launch import served, served_ui
+from geoseek.cli.launch import served, served_ui
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

@@ -9,7 +9,7 @@ import threading
 
 import httpx
 
-from geoseek.ui.launch import free_port
+from geoseek.cli.launch import free_port
 
 
 def run_demo(index, tmp_path, timeout_s: float = 240) -> tuple[str, str]:

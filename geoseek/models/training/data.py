@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from geoseek.indexer.sources import DatasetError, read_dataset
+from geoseek.datasets.sources import DatasetError, read_dataset
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from geoseek.models.training.augment import augment
 from geoseek.models.training.checkpoint import FORMAT, load_training_state, model_state, save_atomic
 from geoseek.models.training.data import CaptionedImages, load_split
 from geoseek.models.training.losses import LossWeights, MSVLAMLoss
-from geoseek.models.training.metrics import dense_recall
+from geoseek.metrics import dense_recall
 from geoseek.schemas.bench import MatchRule
 from geoseek.models.training.text import caption_bank
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 from PIL import Image
 
-from geoseek.indexer.rasters import RasterError, open_raster
+from geoseek.views.rasters import RasterError, open_raster
 from geoseek.schemas.api import CaptionRecord, ErrorBody, ImageRecord, ViewRecord
 from geoseek.schemas.search import Box
 from geoseek.search.api.deps import EngineDep, SettingsDep

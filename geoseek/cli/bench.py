@@ -7,6 +7,7 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 
+from geoseek.cli.common import comma_list, fail, open_engine, parse_weights, setup_logging
 from geoseek.schemas.bench import MatchRule
 
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks through the real index and search engine.")
@@ -42,11 +43,10 @@ def recall(
 ) -> None:
     """Text->image and image->text R@1/5/10 and mR over one split (JSON on stdout; standard own-image rule)."""
     from geoseek.bench.recall import recall_benchmark
-    from geoseek.cli import _levels, _weights
 
     if match is not MatchRule.IMAGE:
         typer.echo(f"note: {match.description}", err=True)
-    lv, w = _levels(levels), _weights(weights)
+    lv, w = comma_list(levels), parse_weights(weights)
     _run(index, device, out, lambda engine: {**recall_benchmark(index, dataset, split, levels=lv, weights=w, refine=refine,
                                                                 engine=engine, progress=not quiet, match=match,
                                                                 image_dir=image_dir),
@@ -68,13 +68,12 @@ def tune_fusion_cmd(
     """Grid-search the global/region/object weights for val mR (own-image rule) and write them into the index manifest."""
     from geoseek.bench.fusion import check_checkpoint, set_checkpoint_fusion, tune_fusion
     from geoseek.bench.recall import BenchError
-    from geoseek.cli import _engine, _fail, _setup_logging
-    from geoseek.indexer import DatasetError
+    from geoseek.datasets.layouts import DatasetError
 
-    _setup_logging(False)
+    setup_logging(False)
     if split == "test":
         typer.echo("warning: tuning on the test split makes its recall optimistic", err=True)
-    engine = _engine(index, device)
+    engine = open_engine(index, device)
     try:
         if to_checkpoint is not None:
             check_checkpoint(to_checkpoint)  # before anything is published
@@ -82,7 +81,7 @@ def tune_fusion_cmd(
         if to_checkpoint is not None:
             set_checkpoint_fusion(to_checkpoint, result["chosen"]["weights"])
     except (BenchError, DatasetError, ValueError, RuntimeError, OSError) as exc:
-        _fail(str(exc).splitlines()[0])
+        fail(str(exc).splitlines()[0])
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
@@ -126,9 +125,8 @@ def caption(
 ) -> None:
     """Retrieval captioning of a split (image->text over the train captions + consensus re-ranking): BLEU-4, CIDEr."""
     from geoseek.bench.caption import caption_benchmark
-    from geoseek.cli import _levels, _weights
 
-    lv, w = _levels(levels), _weights(weights)
+    lv, w = comma_list(levels), parse_weights(weights)
     _run(index, device, out, lambda engine: caption_benchmark(index, dataset, split, levels=lv, weights=w,
                                                               candidates=candidates, engine=engine,
                                                               progress=not quiet, examples=examples,
@@ -148,10 +146,9 @@ def localise(
 ) -> None:
     """Share of the top region/object hits that fall on ground-truth buildings, next to chance."""
     from geoseek.bench.localise import localisation_benchmark
-    from geoseek.cli import _levels
 
     queries = query or ["buildings", "houses destroyed by a tornado", "a road"]
-    lv = tuple(_levels(levels) or ())
+    lv = tuple(comma_list(levels) or ())
     _run(index, device, out, lambda engine: localisation_benchmark(index, boxes, queries, levels=lv, top=top,
                                                                    refine=refine, engine=engine))
 
@@ -171,9 +168,8 @@ def similar(
 ) -> None:
     """Image->image retrieval by class label: mAP@K, P@10, P@100 overall and per class, global-only vs fused."""
     from geoseek.bench.similar import similar_benchmark
-    from geoseek.cli import _weights
 
-    w = _weights(weights)
+    w = parse_weights(weights)
     _run(index, device, out, lambda engine: similar_benchmark(index, dataset, split, k=k, weights=w, engine=engine,
                                                               progress=not quiet, image_dir=image_dir))
 
@@ -206,18 +202,17 @@ def scenes(
     """Small objects in large scenes: scene AP per class (mAP) and box localisation per configuration, next to chance."""
     from geoseek.bench.recall import BenchError
     from geoseek.bench.scenes import index_label, scenes_benchmark
-    from geoseek.cli import _engine, _levels, _weights
 
     def job(engine: Any) -> dict:
         engines = {index_label(engine, label): engine}
         if compare_index is not None:
-            other = _engine(compare_index, device)
+            other = open_engine(compare_index, device)
             name = index_label(other, compare_label)
             if name in engines:
                 raise BenchError(f"both indexes are labelled '{name}'; name them with --label/--compare-label")
             engines[name] = other
-        return scenes_benchmark(engines, coco, images, phrases, configs=_levels(configs), top=top, draws=draws,
-                                seed=seed, progress=not quiet, weights=_weights(weights))
+        return scenes_benchmark(engines, coco, images, phrases, configs=comma_list(configs), top=top, draws=draws,
+                                seed=seed, progress=not quiet, weights=parse_weights(weights))
 
     _run(index, device, out, job)
 
@@ -225,16 +220,15 @@ def scenes(
 def _run(index: Path, device: str, out: Optional[Path], job: Callable[[Any], dict], store: Optional[str] = None) -> None:
     """Open the index's engine (on ``store``), run a benchmark on it, print (and optionally write) its JSON; readable errors."""
     from geoseek.bench.recall import BenchError
-    from geoseek.cli import _engine, _fail, _setup_logging
-    from geoseek.indexer import DatasetError
+    from geoseek.datasets.layouts import DatasetError
     from geoseek.search.engine import QueryError
 
-    _setup_logging(False)
-    engine = _engine(index, device, store)
+    setup_logging(False)
+    engine = open_engine(index, device, store)
     try:
         result = job(engine)
     except (BenchError, DatasetError, QueryError, ValueError, RuntimeError, OSError) as exc:
-        _fail(str(exc).splitlines()[0])
+        fail(str(exc).splitlines()[0])
     _emit(result, out)
 
 

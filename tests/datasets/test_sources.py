@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from geoseek.indexer.sources import DatasetError, discover, group_tiles, read_dataset
+from geoseek.datasets.sources import DatasetError, discover, group_tiles, read_dataset
 from tests.conftest import JOPLIN, MINI, RSICD
 
 

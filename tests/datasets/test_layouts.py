@@ -10,9 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from geoseek.cli import app
-from geoseek.indexer import Catalog, IndexDir, run_index
-from geoseek.indexer.catalog import ImageRow
-from geoseek.indexer.sources import DatasetError, content_id, discover, read_dataset, read_image_folder, scan_folder
+from geoseek.index.catalog import Catalog
+from geoseek.index.layout import IndexDir
+from geoseek.indexer import run_index
+from geoseek.index.catalog import ImageRow
+from geoseek.datasets.sources import DatasetError, content_id, discover, read_dataset, read_image_folder, scan_folder
 from tests.conftest import MINI, RSICD
 
 AID = [RSICD / "images" / "Airport" / "airport_1.jpg", RSICD / "images" / "Airport" / "airport_2.jpg",
@@ -100,7 +102,7 @@ def test_missing_files_are_one_clear_error(tmp_path, monkeypatch):
     assert all(s in msg for s in shown) and "gone_4.jpg" not in msg and ", ..." in msg
     assert "--image-dir" in msg and str(tmp_path / "RSICD_images") in msg
     # The CLI says the same, before any model is loaded (in-process: leave this process's logging alone).
-    monkeypatch.setattr("geoseek.cli._setup_logging", lambda verbose: None)
+    monkeypatch.setattr("geoseek.cli.index.setup_logging", lambda verbose: None)
     out = CliRunner().invoke(app, ["index", str(path), "--index", str(tmp_path / "ix"), "--quiet"])
     assert out.exit_code == 2 and "4 of 5 listed image(s) not found" in out.output and "--image-dir" in out.output
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from geoseek.indexer.catalog import Catalog
-from geoseek.indexer.store import IndexDir
+from geoseek.index.catalog import Catalog
+from geoseek.index.layout import IndexDir
 from geoseek.schemas import IndexInfo
 
 

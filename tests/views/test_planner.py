@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from geoseek.indexer.planner import (
+from geoseek.views.planner import (
     ComplexCells, encode_window, plan_uniform, plan_views, thumbnail_side, uniform_tile_count, view_budget,
 )
 from geoseek.schemas import DRISParams

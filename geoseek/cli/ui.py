@@ -9,6 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from geoseek.cli.common import fail, setup_logging
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
@@ -23,11 +25,10 @@ def _port_free(port: int) -> bool:
 
 
 def _check_ports(*ports: int) -> None:
-    from geoseek.cli import _fail
 
     for port in ports:
         if not _port_free(port):
-            _fail(f"port {port} on 127.0.0.1 is in use; choose another with --api-port / --ui-port")
+            fail(f"port {port} on 127.0.0.1 is in use; choose another with --api-port / --ui-port")
 
 
 def _stop_on_sigterm() -> None:
@@ -52,8 +53,7 @@ def ui(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the UI on 127.0.0.1.")] = 8501,
 ) -> None:
     """The Streamlit front end for a running API (it talks to the API over HTTP only)."""
-    from geoseek.cli import _fail
-    from geoseek.ui.launch import LaunchError, start_ui, stop, wait_until_up
+    from geoseek.cli.launch import LaunchError, start_ui, stop, wait_until_up
 
     _check_ports(port)
     _stop_on_sigterm()
@@ -64,7 +64,7 @@ def ui(
         _serve_until_interrupted(procs, [f"GeoSeek UI: http://127.0.0.1:{port}  (API {api}; Ctrl-C stops)"])
     except LaunchError as exc:
         stop(*procs)
-        _fail(str(exc))
+        fail(str(exc))
     except KeyboardInterrupt:
         typer.echo("stopping", err=True)
     finally:
@@ -78,16 +78,15 @@ def demo(
     examples: Annotated[Optional[Path], typer.Option(help="The sample to index (default: the repository's examples/).")] = None,
 ) -> None:
     """Index the real sample in examples/ (once), start the API and the UI, and print the URL."""
-    from geoseek.cli import _fail, _setup_logging
     from geoseek.indexer import run_index
-    from geoseek.ui.launch import LaunchError, start_api, start_ui, stop, wait_until_up
+    from geoseek.cli.launch import LaunchError, start_api, start_ui, stop, wait_until_up
 
-    _setup_logging(False)
+    setup_logging(False)
     root = examples or EXAMPLES
     srcs = [root / "rsicd_aid" / "dataset.json", root / "joplin"]
     missing = [s for s in srcs if not s.exists()]
     if missing:
-        _fail(f"the demo sample is missing ({missing[0]}); run from a clone of the GeoSeek repository")
+        fail(f"the demo sample is missing ({missing[0]}); run from a clone of the GeoSeek repository")
     _check_ports(api_port, ui_port)
     _stop_on_sigterm()
     typer.echo(f"indexing the sample in {root} into {index} …", err=True)
@@ -107,7 +106,7 @@ def demo(
                                          f"API: {api}/docs  (Ctrl-C stops both)"])
     except LaunchError as exc:
         stop(*procs)
-        _fail(f"{exc}; see {index / 'demo-logs'}")
+        fail(f"{exc}; see {index / 'demo-logs'}")
     except KeyboardInterrupt:
         typer.echo("stopping", err=True)
     finally:

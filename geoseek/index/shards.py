@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 
@@ -50,11 +51,44 @@ def vectors_column(vectors: np.ndarray) -> pa.FixedSizeListArray:
     return pa.FixedSizeListArray.from_arrays(pa.array(v.reshape(-1), type=pa.float16()), v.shape[1])
 
 
-def read_vectors(table: pa.Table, column: str = "vector") -> np.ndarray:
-    """Arrow fixed-size list column -> (n, D) float32."""
+def read_vectors(table: pa.Table, column: str = "vector", dtype: type = np.float32) -> np.ndarray:
+    """Arrow fixed-size list column -> (n, D) array of ``dtype`` (float32 to compute, float16 to keep)."""
     col = table.column(column).combine_chunks()
     dim = col.type.list_size
-    return col.values.to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, dim)
+    return col.values.to_numpy(zero_copy_only=False).astype(dtype, copy=False).reshape(-1, dim)
+
+
+def read_boxes(table: pa.Table, column: str) -> np.ndarray:
+    """A box column (``bbox`` or ``node_box``) -> (n, 4) int32 x0, y0, x1, y1 in source pixels."""
+    col = table.column(column).combine_chunks()
+    return col.values.to_numpy(zero_copy_only=False).astype(np.int32).reshape(-1, 4)
+
+
+def read_strings(table: pa.Table, column: str) -> np.ndarray:
+    """A string column -> (n,) object array."""
+    return np.asarray(table.column(column).to_numpy(zero_copy_only=False))
+
+
+SEARCH_VIEW_COLUMNS = ["image_id", "level", "bbox", "node_box", "depth", "west", "south", "east", "north", "vector"]
+SEARCH_TEXT_COLUMNS = ["text_id", "image_id", "text", "vector"]
+
+
+def read_views(files: list[Path], columns: list[str] | None = None) -> pa.Table:
+    """The view rows of some shards' ``.views.parquet`` files, in file order (an image's rows stay contiguous)."""
+    return _read(files, columns or SEARCH_VIEW_COLUMNS, views_schema)
+
+
+def read_texts(files: list[Path], columns: list[str] | None = None) -> pa.Table:
+    """The caption rows of some shards' ``.texts.parquet`` files, in file order."""
+    return _read(files, columns or SEARCH_TEXT_COLUMNS, texts_schema)
+
+
+def _read(files: list[Path], columns: list[str], schema) -> pa.Table:
+    known = set(schema(1).names)
+    unknown = [c for c in columns if c not in known]
+    if unknown:
+        raise ValueError(f"not shard columns: {unknown}; a shard has {sorted(known)}")
+    return pq.read_table(files, columns=columns)
 
 
 def write_table_atomic(table: pa.Table, path: Path) -> None:
@@ -77,3 +111,15 @@ def write_shard(folder: Path, name: str, views: dict[str, list], view_vectors: n
     tt = pa.Table.from_pydict({**texts, "vector": vectors_column(text_vectors.reshape(-1, dim))}, schema=texts_schema(dim))
     write_table_atomic(tt, folder / f"{name}.texts.parquet")
     write_table_atomic(vt, folder / f"{name}.views.parquet")
+
+
+def level_vectors(files: list[Path], level: str | None) -> np.ndarray:
+    """Vectors of one level (or all rows, for text files) across shards, in shard order."""
+    parts = []
+    for f in files:
+        table = pq.read_table(f, columns=["level", "vector"] if level else ["vector"])
+        if level:
+            table = table.filter(pc.equal(table.column("level"), level))
+        if table.num_rows:
+            parts.append(read_vectors(table))
+    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)

@@ -19,7 +19,7 @@ import httpx
 
 log = logging.getLogger(__name__)
 
-APP = Path(__file__).resolve().parent / "app.py"
+APP = Path(__file__).resolve().parents[1] / "ui" / "app.py"  # the Streamlit script (package data of geoseek.ui)
 
 
 class LaunchError(RuntimeError):

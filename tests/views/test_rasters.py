@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geoseek.indexer.rasters import RasterError, open_raster, view_bounds
+from geoseek.views.rasters import RasterError, open_raster, view_bounds
 from tests.conftest import JOPLIN, MINI
 from tests.indexer.bad_inputs import GOOD, make_bad_inputs
 

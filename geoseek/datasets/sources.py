@@ -14,9 +14,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from geoseek.indexer.layouts import (DatasetError, check_relative, check_splits, class_folder_labels, coco_images,
+from geoseek.datasets.layouts import (DatasetError, check_relative, check_splits, class_folder_labels, coco_images,
                                      find_image_root, is_coco)
-from geoseek.indexer.rasters import IMAGE_SUFFIXES, TIFF_SUFFIXES
+from geoseek.datasets.formats import IMAGE_SUFFIXES, TIFF_SUFFIXES
 from geoseek.schemas import SkippedInput
 
 log = logging.getLogger(__name__)

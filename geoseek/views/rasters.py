@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
+from geoseek.datasets.formats import IMAGE_SUFFIXES, TIFF_SUFFIXES
 from geoseek.schemas import Georef
 
 log = logging.getLogger(__name__)
@@ -26,10 +27,6 @@ try:  # plain (non-geo) TIFFs are valid inputs; rasterio's warning about them is
     warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
 except ImportError:
     pass
-
-PIL_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
-TIFF_SUFFIXES = {".tif", ".tiff"}
-IMAGE_SUFFIXES = PIL_SUFFIXES | TIFF_SUFFIXES
 
 # PIL decodes whole images: cap them. rasterio reads windows, so larger scenes are fine,
 # but a header whose pixel count is absurd for the file size is a decompression bomb.

@@ -1,6 +1,6 @@
 import numpy as np
 
-from geoseek.indexer.objects import object_views, spherical_kmeans
+from geoseek.views.objects import object_views, spherical_kmeans
 from geoseek.schemas import ObjectParams
 
 

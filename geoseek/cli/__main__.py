@@ -1,0 +1,4 @@
+"""``python -m geoseek.cli``."""
+from geoseek.cli import app
+
+app()

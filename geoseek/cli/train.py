@@ -1,0 +1,49 @@
+"""`geoseek train`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from geoseek.cli.common import fail, setup_logging
+
+
+def train(
+    data: Annotated[Path, typer.Option("--data", help="Karpathy-style dataset.json with train/val splits.")],
+    out: Annotated[Path, typer.Option("--out", help="Run directory: best.pt, last.pt, history.json.")],
+    model: Annotated[str, typer.Option(help="Model spec to start from.")] = "geoseek-default:random",
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Default 20, or the resumed run's own.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=2)] = 128,
+    lr: Annotated[float, typer.Option(min=0.0)] = 2e-3,
+    weight_decay: Annotated[float, typer.Option("--weight-decay", min=0.0)] = 0.05,
+    loss_weights: Annotated[str, typer.Option("--loss-weights", help="Weights of the global,region,object losses.")] = "1,0.5,0.5",
+    patience: Annotated[Optional[int], typer.Option(min=1, help="Stop after this many epochs without a better val mR "
+                                                    "(default 4, or the resumed run's own).")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    train_split: Annotated[str, typer.Option("--train-split")] = "train",
+    val_split: Annotated[str, typer.Option("--val-split")] = "val",
+    limit: Annotated[Optional[int], typer.Option(min=2, help="Use only the first N images of each split.")] = None,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Train a model with the MS-VLAM multi-level contrastive loss; writes OUT/best.pt (a model spec)."""
+    setup_logging(True)
+    from geoseek.datasets.layouts import DatasetError
+    from geoseek.models import ModelSpecError
+    from geoseek.models.training import LossWeights, TrainConfig, Trainer
+
+    try:
+        weights = LossWeights.parse(loss_weights)
+        cfg = TrainConfig(dataset=str(data), model=model, out=str(out), epochs=epochs, batch_size=batch_size, lr=lr,
+                          weight_decay=weight_decay, loss_weights=(weights.glob, weights.region, weights.object),
+                          seed=seed, patience=patience, train_split=train_split, val_split=val_split, limit=limit,
+                          device=device)
+        result = Trainer(cfg, resume=resume, progress=not quiet).run()
+    except (DatasetError, ModelSpecError, ValueError, FileExistsError, FileNotFoundError, RuntimeError, OSError) as exc:
+        fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    best = result.best_val
+    typer.echo(f"trained {result.epochs_run} epoch(s) in {result.seconds:.0f}s"
+               f"{' (early stop)' if result.stopped_early else ''}; best val mR {best.get('val_mR', float('nan')):.2f} "
+               f"at epoch {result.best_epoch}; model: {result.checkpoint}", err=True)
