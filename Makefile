@@ -7,10 +7,11 @@ PY := $(VENV)/bin/python
 install: $(VENV)/.installed
 
 # constraints.txt pins torch/torchvision to the builds this machine's package mirror serves.
+# [all] is every optional extra (ray, milvus, postgres, ui, bench; see pyproject.toml), [dev] the test tools.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(VENV)/bin/pip install --quiet -c constraints.txt -e '.[all,dev]'
 	touch $@
 
 demo: install

@@ -14,16 +14,17 @@ PKG = ROOT / "geoseek"
 # datasets/views -> indexer -> index -> search -> API -> ui; schemas is shared by all.
 ALLOWED = {
     "schemas": set(),
+    "extras": set(),
     "metrics": {"schemas"},
     "datasets": {"schemas"},
     "views": {"schemas", "datasets", "models"},
     "models": {"schemas", "datasets", "metrics"},
-    "index": {"schemas"},
-    "indexer": {"schemas", "datasets", "views", "models", "index"},
-    "search": {"schemas", "datasets", "views", "models", "index"},
+    "index": {"schemas", "extras"},
+    "indexer": {"schemas", "datasets", "views", "models", "index", "extras"},
+    "search": {"schemas", "datasets", "views", "models", "index", "extras"},
     "ui": {"schemas"},
-    "bench": {"schemas", "metrics", "datasets", "views", "models", "index", "indexer", "search"},
-    "cli": {"schemas", "metrics", "datasets", "views", "models", "index", "indexer", "search", "ui", "bench"},
+    "bench": {"schemas", "metrics", "datasets", "views", "models", "index", "indexer", "search", "extras"},
+    "cli": {"schemas", "metrics", "datasets", "views", "models", "index", "indexer", "search", "ui", "bench", "extras"},
 }
 
 

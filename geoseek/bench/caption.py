@@ -27,12 +27,15 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from geoseek.bench.recall import BenchError, split_items, split_queries
-from geoseek.schemas.search import MAX_K, Weights
+from geoseek.extras import require
+from geoseek.schemas import LevelWeights
+from geoseek.schemas.search import MAX_K
 from geoseek.search.engine import SearchEngine
 
 log = logging.getLogger(__name__)
 
 METRICS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "CIDEr")
+CAPTION_METRICS = "Captioning metrics (geoseek bench caption)"  # the 'bench' extra: pycocoevalcap
 _WORD = re.compile(r"\w+(?:[-'\u2019]\w+)*")
 
 
@@ -61,8 +64,8 @@ def consensus_choice(vectors: np.ndarray) -> int:
 
 def score_captions(captions: list[str], references: list[list[str]]) -> dict[str, float]:
     """Corpus BLEU-1..4 (0..1) and CIDEr of captions[i] against references[i] (each non-empty)."""
-    from pycocoevalcap.bleu.bleu import Bleu
-    from pycocoevalcap.cider.cider import Cider
+    Bleu = require("pycocoevalcap.bleu.bleu", "bench", CAPTION_METRICS).Bleu
+    Cider = require("pycocoevalcap.cider.cider", "bench", CAPTION_METRICS).Cider
 
     if len(captions) != len(references) or not captions or any(not refs for refs in references):
         raise ValueError("score_captions needs one caption and at least one reference per image")
@@ -74,11 +77,12 @@ def score_captions(captions: list[str], references: list[list[str]]) -> dict[str
 
 
 def caption_benchmark(index: Path, dataset: Path, split: str = "test", levels: list[str] | None = None,
-                      weights: Weights | None = None, candidates: int = 15, engine: SearchEngine | None = None,
+                      weights: LevelWeights | None = None, candidates: int = 15, engine: SearchEngine | None = None,
                       progress: bool = True, examples: int = 5, image_dir: Path | None = None) -> dict:
     """Caption every captioned image of ``split`` from the index's caption pool (the train split);
     returns the JSON-ready result: consensus and top1 BLEU-1..4 (0..1) and CIDEr, plus examples."""
     started = time.perf_counter()
+    require("pycocoevalcap", "bench", CAPTION_METRICS)  # before the retrieval, not after it
     if not 1 <= candidates <= MAX_K:
         raise BenchError(f"candidates must be between 1 and {MAX_K}; got {candidates}")
     engine = engine or SearchEngine(index)

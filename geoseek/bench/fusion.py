@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +21,7 @@ from tqdm.auto import tqdm
 from geoseek.bench.recall import _check_captions, _check_gallery, split_queries
 from geoseek.index.layout import IndexDir
 from geoseek.metrics import KS, mean_recall, recall_at_k
-from geoseek.schemas import FusionWeights, MatchRule
+from geoseek.schemas import LevelWeights, MatchRule
 from geoseek.search.engine import SearchEngine
 from geoseek.search.fusion import fuse, rescore_level
 from geoseek.search.query import indexed_image_views
@@ -128,35 +126,19 @@ def write_fusion(index: Path, weights: dict[str, float], scored: str | None = No
             raise FileNotFoundError(f"{index} has no published version")
         if scored is not None and current != scored:
             raise ValueError(f"{index} moved from version {scored} to {current} while tuning; tune again")
-        manifest = idx.manifest(current)
-        version = idx.next_version()
-        staging = idx.staging(version)
-        src_dir = idx.version_path(current)
-        for src in src_dir.rglob("*"):
-            if src.is_file() and src.name != "manifest.json":
-                dst = staging / src.relative_to(src_dir)
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    os.link(src, dst)
-                except OSError:
-                    shutil.copy2(src, dst)
-        manifest.version = version
-        manifest.fusion = FusionWeights(**weights)
-        (staging / "manifest.json").write_text(manifest.model_dump_json(indent=2, by_alias=True))
-        idx.publish(staging, version)
+        manifest = idx.manifest(current).model_copy(update={"fusion": LevelWeights.from_mapping(weights)})
+        version = idx.publish_manifest(manifest, based_on=current)
     log.info("fusion weights %s published as version %s", weights, version)
     return version
 
 
 def check_checkpoint(path: Path) -> dict:
     """Load a ``geoseek train`` checkpoint or raise ValueError saying why it is not one."""
-    import pickle
-
-    import torch
+    from geoseek.models.checkpoints import load_checkpoint
 
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, EOFError, RuntimeError, pickle.UnpicklingError) as exc:
+        ckpt = load_checkpoint(path)  # a file that would run code raises ModelSpecError (a ValueError) saying so
+    except (OSError, EOFError, RuntimeError, KeyError) as exc:
         raise ValueError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from exc
     if not isinstance(ckpt, dict) or "model_cfg" not in ckpt or "state_dict" not in ckpt:
         raise ValueError(f"{path} is not a geoseek checkpoint")

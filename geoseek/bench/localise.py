@@ -36,12 +36,12 @@ import numpy as np
 from PIL import Image
 
 from geoseek.bench.recall import BenchError
-from geoseek.views.rasters import RasterError
 from geoseek.models import Encoder
 from geoseek.schemas.search import Box
 from geoseek.search.engine import SearchEngine
 from geoseek.search.refine import best_children, child_windows, read_windows
 from geoseek.search.state import IndexState
+from geoseek.views.rasters import RasterError
 
 log = logging.getLogger(__name__)
 

@@ -22,15 +22,13 @@ from tqdm.auto import tqdm
 
 from geoseek.datasets.sources import SourceItem, content_ids, discover
 from geoseek.metrics import KS, mean_recall, recall_at_k
+from geoseek.schemas import LevelWeights
 from geoseek.schemas.bench import MatchRule
-from geoseek.schemas.search import Weights
+from geoseek.schemas.errors import BenchError  # noqa: F401 - raised here, re-exported
 from geoseek.search.engine import SearchEngine
 
 log = logging.getLogger(__name__)
 
-
-class BenchError(ValueError):
-    """A benchmark that cannot be run as asked (wrong split, index and dataset disagree)."""
 
 
 def split_items(dataset: Path, split: str, image_dir: Path | None = None) -> list[tuple[str, SourceItem]]:
@@ -89,7 +87,7 @@ def _check_captions(engine: SearchEngine, entries: list[tuple[str, str]], split:
 
 
 def recall_benchmark(index: Path, dataset: Path, split: str = "test", levels: list[str] | None = None,
-                     weights: Weights | None = None, refine: bool = False, engine: SearchEngine | None = None,
+                     weights: LevelWeights | None = None, refine: bool = False, engine: SearchEngine | None = None,
                      progress: bool = True, match: MatchRule = MatchRule.IMAGE, image_dir: Path | None = None) -> dict:
     """Run both directions over the split; returns the JSON-ready result (percentages).
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from geoseek.bench.recall import BenchError
 from geoseek.datasets.sources import content_ids
+from geoseek.extras import require
 from geoseek.search.state import IndexState
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ def default_images_dir(coco: Path) -> Path:
 
 def _read_coco(coco: Path):
     """pycocotools COCO of ``coco``; it prints progress to stdout, which would corrupt the JSON the CLI prints there."""
-    from pycocotools.coco import COCO
+    COCO = require("pycocotools.coco", "bench", "COCO boxes (geoseek bench scenes)").COCO
 
     try:
         with contextlib.redirect_stdout(io.StringIO()):

@@ -38,8 +38,8 @@ from tqdm.auto import tqdm
 from geoseek.bench.recall import BenchError
 from geoseek.bench.scene_boxes import DRAWS, ScoredHit, level_figures
 from geoseek.bench.scene_data import Scenes, check_gallery, load_phrases, load_scenes
-from geoseek.schemas import FusionWeights
-from geoseek.schemas.search import MAX_K, Box, ImageHit, Weights
+from geoseek.schemas import LevelWeights
+from geoseek.schemas.search import MAX_K, Box, ImageHit
 from geoseek.search.engine import SearchEngine
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def hit_boxes(hit: ImageHit, weights: dict[str, float]) -> dict[str, tuple[int, 
     return boxes
 
 
-def config_weights(fusion: FusionWeights, levels: tuple[str, ...]) -> tuple[Weights | None, str | None]:
+def config_weights(fusion: LevelWeights, levels: tuple[str, ...]) -> tuple[LevelWeights | None, str | None]:
     """Weights for one configuration (None: the manifest's) and why they differ from the manifest's.
 
     A two-level configuration measures what its finer level adds; when the manifest gives that
@@ -115,7 +115,7 @@ def config_weights(fusion: FusionWeights, levels: tuple[str, ...]) -> tuple[Weig
     raw = {"global": fusion.global_, "region": fusion.region, "object": fusion.object}
     if len(levels) != 2 or raw[levels[1]] > 0:
         return None, None
-    return (Weights(**{"global": 1.0, "region": 1.0, "object": 1.0}),
+    return (LevelWeights(**{"global": 1.0, "region": 1.0, "object": 1.0}),
             f"the manifest gives {levels[1]} weight 0; equal weights over {'+'.join(levels)} instead")
 
 
@@ -127,7 +127,7 @@ class Query:
 
 
 def run_config(engine: SearchEngine, scenes: Scenes, queries: list[Query], levels: tuple[str, ...], refine: bool,
-               weights: Weights | None = None, top: int = TOP, draws: int = DRAWS, seed: int = 0,
+               weights: LevelWeights | None = None, top: int = TOP, draws: int = DRAWS, seed: int = 0,
                progress: bool = False) -> dict:
     """One configuration over all queries: AP per phrase/class, mAP, localisation per level; JSON-ready.
 
@@ -185,7 +185,7 @@ def _sanity(per_index: dict[str, dict]) -> dict:
 
 def scenes_benchmark(engines: dict[str, SearchEngine], coco: Path, images: Path | None = None,
                      phrases: Path | None = None, configs: list[str] | None = None, top: int = TOP,
-                     draws: int = DRAWS, seed: int = 0, progress: bool = True, weights: Weights | None = None) -> dict:
+                     draws: int = DRAWS, seed: int = 0, progress: bool = True, weights: LevelWeights | None = None) -> dict:
     """Every configuration on every index (label -> engine over the COCO images); JSON-ready result.
 
     ``weights`` replaces the manifest's for the three-level configurations (fused, fused+refine).

@@ -26,7 +26,8 @@ from torchmetrics.retrieval import RetrievalMAP, RetrievalPrecision
 from tqdm.auto import tqdm
 
 from geoseek.bench.recall import BenchError, _check_gallery, split_items
-from geoseek.schemas.search import MAX_K, Weights
+from geoseek.schemas import LevelWeights
+from geoseek.schemas.search import MAX_K
 from geoseek.search.engine import SearchEngine
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def split_labels(dataset: Path, split: str, image_dir: Path | None = None) -> di
 
 
 def ranked_relevance(engine: SearchEngine, labels: dict[str, str], k: int, levels: list[str] | None,
-                     weights: Weights | None = None, progress: bool = True) -> tuple[np.ndarray, dict]:
+                     weights: LevelWeights | None = None, progress: bool = True) -> tuple[np.ndarray, dict]:
     """(Q, k) bool: rank j of query q's result list has q's label (short lists padded with misses);
     plus the levels/weights the engine used. Q = len(labels), in its order."""
     rows, used = [], None
@@ -108,7 +109,7 @@ def _by_class(relevant: np.ndarray, classes: np.ndarray, k: int, n_relevant: np.
             for c in sorted(set(classes.tolist()))}
 
 
-def similar_benchmark(index: Path, dataset: Path, split: str = "test", k: int = MAP_K, weights: Weights | None = None,
+def similar_benchmark(index: Path, dataset: Path, split: str = "test", k: int = MAP_K, weights: LevelWeights | None = None,
                       engine: SearchEngine | None = None, progress: bool = True, image_dir: Path | None = None) -> dict:
     """Global-only and fused (manifest weights, or ``weights``) class retrieval over the split; JSON-ready (percent)."""
     started = time.perf_counter()

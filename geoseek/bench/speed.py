@@ -30,7 +30,14 @@ import numpy as np
 import torch
 
 from geoseek.bench.timing import concurrent_qps, count_encoder_images, time_configs
-from geoseek.bench.variants import VariantError, bytes_per_image, cpu_only, kinds_of, on_gpu, with_kind
+from geoseek.bench.variants import (
+    VariantError,
+    bytes_per_image,
+    cpu_only,
+    kinds_of,
+    on_gpu,
+    with_kind,
+)
 from geoseek.indexer import run_index
 from geoseek.models import Encoder, load_encoder
 from geoseek.search.engine import SearchEngine

@@ -11,9 +11,9 @@ import logging
 import faiss
 import numpy as np
 
+from geoseek.index.version import apply_search_params
 from geoseek.indexer.builder import build_index
 from geoseek.search.gpu import gpu_copy
-from geoseek.index.version import apply_search_params
 from geoseek.search.state import IndexState
 
 log = logging.getLogger(__name__)

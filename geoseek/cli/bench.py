@@ -7,7 +7,7 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 
-from geoseek.cli.common import comma_list, fail, open_engine, parse_weights, setup_logging
+from geoseek.cli.common import comma_list, open_engine, parse_weights, setup_logging, user_errors
 from geoseek.schemas.bench import MatchRule
 
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks through the real index and search engine.")
@@ -66,22 +66,21 @@ def tune_fusion_cmd(
     out: Annotated[Optional[Path], typer.Option("--out", help="Also write the JSON result (whole grid) here.")] = None,
 ) -> None:
     """Grid-search the global/region/object weights for val mR (own-image rule) and write them into the index manifest."""
-    from geoseek.bench.fusion import check_checkpoint, set_checkpoint_fusion, tune_fusion
-    from geoseek.bench.recall import BenchError
-    from geoseek.datasets.layouts import DatasetError
-
+    from geoseek.bench.fusion import (
+        check_checkpoint,
+        set_checkpoint_fusion,
+        tune_fusion,
+    )
     setup_logging(False)
     if split == "test":
         typer.echo("warning: tuning on the test split makes its recall optimistic", err=True)
     engine = open_engine(index, device)
-    try:
+    with user_errors():
         if to_checkpoint is not None:
             check_checkpoint(to_checkpoint)  # before anything is published
         result = tune_fusion(index, dataset, split, step=step, engine=engine, image_dir=image_dir)
         if to_checkpoint is not None:
             set_checkpoint_fusion(to_checkpoint, result["chosen"]["weights"])
-    except (BenchError, DatasetError, ValueError, RuntimeError, OSError) as exc:
-        fail(str(exc).splitlines()[0])
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
@@ -219,16 +218,10 @@ def scenes(
 
 def _run(index: Path, device: str, out: Optional[Path], job: Callable[[Any], dict], store: Optional[str] = None) -> None:
     """Open the index's engine (on ``store``), run a benchmark on it, print (and optionally write) its JSON; readable errors."""
-    from geoseek.bench.recall import BenchError
-    from geoseek.datasets.layouts import DatasetError
-    from geoseek.search.engine import QueryError
-
     setup_logging(False)
     engine = open_engine(index, device, store)
-    try:
+    with user_errors():
         result = job(engine)
-    except (BenchError, DatasetError, QueryError, ValueError, RuntimeError, OSError) as exc:
-        fail(str(exc).splitlines()[0])
     _emit(result, out)
 
 

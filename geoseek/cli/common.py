@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn, Optional
 
 import typer
 
 log = logging.getLogger("geoseek")
+
 
 def setup_logging(verbose: bool) -> None:
     """INFO logs on stderr when ``verbose``, else warnings only."""
@@ -24,36 +27,65 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception's message, first line only (its type's name when it has none)."""
+    text = str(exc)
+    return text.splitlines()[0] if text.strip() else type(exc).__name__
+
+
+@contextmanager
+def user_errors(catalog: Optional[str] = None) -> Iterator[None]:
+    """The one place the CLI turns errors a user can cause into ``error: <one line>`` and exit code 2.
+
+    GeoSeek's own errors (GeoSeekError), file-system errors, invalid settings (pydantic) and catalog
+    errors (SQLAlchemy, naming ``catalog``) are the user's to fix; ValueError/RuntimeError/ImportError
+    from the libraries underneath (torch, FAISS, numpy) carry the reason too. Anything else is a bug
+    and keeps its traceback.
+    """
+    from pydantic import ValidationError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from geoseek.schemas.errors import GeoSeekError
+
+    try:
+        yield
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        fail(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}")
+    except SQLAlchemyError as exc:
+        fail(f"catalog {catalog or '(default)'}: {first_line(exc)}")
+    except (GeoSeekError, OSError, ValueError, RuntimeError, ImportError) as exc:
+        fail(first_line(exc))
+
+
 def comma_list(value: Optional[str]) -> Optional[list[str]]:
     """'a, b,c' -> ['a', 'b', 'c']; None or '' -> None."""
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
 def parse_weights(value: Optional[str]):
+    """``--weights g,r,o`` -> LevelWeights (None: the index's)."""
+    from geoseek.schemas import LevelWeights
+
     if not value:
         return None
-    from geoseek.schemas.search import Weights
-
-    try:
-        g, r, o = (float(v) for v in value.split(","))
-        return Weights(**{"global": g, "region": r, "object": o})
-    except ValueError:  # includes pydantic's ValidationError (e.g. a negative weight)
-        fail(f"--weights '{value}' must be three non-negative numbers g,r,o")
+    with user_errors():
+        return LevelWeights.parse(value)
 
 
 def parse_filters(bbox: Optional[str], start: Optional[str], end: Optional[str], collection: Optional[list[str]]):
+    """``--bbox/--start/--end/--collection`` -> search Filters."""
     from datetime import datetime
 
     from geoseek.search import Filters, parse_bbox
 
-    try:
+    with user_errors():
         return Filters(bbox=parse_bbox(bbox) if bbox else None, start=datetime.fromisoformat(start) if start else None,
                        end=datetime.fromisoformat(end) if end else None, collections=tuple(collection or ()))
-    except ValueError as exc:
-        fail(str(exc))
 
 
 def print_results(resp, as_json: bool) -> None:
+    """A SearchResponse as JSON or as numbered lines."""
     if as_json:
         typer.echo(resp.model_dump_json(by_alias=True))
         return
@@ -69,30 +101,23 @@ def print_results(resp, as_json: bool) -> None:
 
 
 def open_engine(index: Path, device: str, store: Optional[str] = None):
+    """A SearchEngine on ``index`` (and ``store``); a missing index or unreachable store is an ``error:`` line."""
     from geoseek.search import SearchEngine
-    from geoseek.search.vector_store import StoreError
 
-    try:
+    with user_errors():
         return SearchEngine(index, device=device, store=store)
-    except (FileNotFoundError, StoreError) as exc:
-        fail(str(exc))
 
 
 def published(path: Path) -> bool:
+    """Whether ``path`` holds a published index version."""
     from geoseek.index.layout import IndexDir
 
     return IndexDir(path).current() is not None
 
 
 LevelsOpt = Annotated[Optional[str], typer.Option(help="Comma list of levels; 'global' alone is the baseline.")]
-
-
 WeightsOpt = Annotated[Optional[str], typer.Option(help="Level weights g,r,o (default: the index manifest's).")]
-
-
 BboxOpt = Annotated[Optional[str], typer.Option(help="WGS84 minx,miny,maxx,maxy that a view must intersect.")]
-
-
 StoreOpt = Annotated[Optional[str], typer.Option(help="Vector store: faiss (default, the index's own indices), "
                      "milvus://host:port[?index=HNSW] or a Milvus Lite file path ending in .db.")]
 DeviceOpt = Annotated[str, typer.Option(help="auto | cpu | cuda (cpu also keeps FAISS on the CPU)")]

@@ -7,8 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from geoseek.cli.common import comma_list, fail, setup_logging
-
+from geoseek.cli.common import comma_list, fail, setup_logging, user_errors
 
 
 def index(
@@ -38,33 +37,23 @@ def index(
 ) -> None:
     """Index images at global, region and object scale into DIR (adds only new images)."""
     setup_logging(not quiet)
-    from geoseek.datasets.layouts import DatasetError
-    from geoseek.indexer import IndexSettingsError, run_index
-    from geoseek.models import ModelSpecError
+    from geoseek.indexer import run_job
     from geoseek.schemas import DRISParams
-
-    from pydantic import ValidationError
-    from sqlalchemy.exc import SQLAlchemyError
+    from geoseek.schemas.jobs import IndexJob
 
     if engine not in ("local", "ray"):
         fail(f"--engine must be 'local' or 'ray'; got '{engine}'")
-    try:
+    with user_errors(catalog):
         dris = None
         if uniform or dris_threshold is not None or dris_budget is not None:
             base = DRISParams()
             dris = DRISParams(complexity_threshold=base.complexity_threshold if dris_threshold is None else dris_threshold,
                               budget_per_tile=base.budget_per_tile if dris_budget is None else dris_budget, uniform=uniform)
-        report = run_index(src, index, model=model, levels=comma_list(levels), batch_size=batch_size, device=device,
-                           shard_size=shard_size, catalog_url=catalog, dris=dris, mosaic=mosaic, workers=workers,
-                           progress=not quiet, splits=comma_list(split), wait_s=wait, engine=engine, ray_address=ray_address,
-                           image_dir=image_dir)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        fail(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}")
-    except SQLAlchemyError as exc:
-        fail(f"catalog {catalog or '(default)'}: {str(exc).splitlines()[0]}")
-    except (DatasetError, IndexSettingsError, ModelSpecError, ValueError, RuntimeError, OSError, ImportError) as exc:
-        fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        job = IndexJob(sources=src, index=index, model=model, levels=comma_list(levels), batch_size=batch_size, device=device,
+                       shard_size=shard_size, catalog_url=catalog, dris=dris, mosaic=mosaic, workers=workers,
+                       progress=not quiet, splits=comma_list(split), wait_s=wait, engine=engine, ray_address=ray_address,
+                       image_dir=image_dir)
+        report = run_job(job)
     typer.echo(
         f"indexed {report.new_images} new image(s) ({report.views} vectors) in {report.seconds:.1f}s; "
         f"{report.already_indexed} already indexed; {len(report.skipped)} skipped; version {report.version}",
@@ -81,10 +70,8 @@ def info(
     """Counts per level, views per image, model, versions and skipped inputs."""
     from geoseek.index.info import index_info
 
-    try:
+    with user_errors(catalog):
         data = index_info(index, catalog)
-    except FileNotFoundError as exc:
-        fail(str(exc))
     if as_json:
         typer.echo(json.dumps(data.model_dump(mode="json")))
         return

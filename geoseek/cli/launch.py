@@ -17,6 +17,8 @@ from pathlib import Path
 
 import httpx
 
+from geoseek.extras import require_installed
+
 log = logging.getLogger(__name__)
 
 APP = Path(__file__).resolve().parents[1] / "ui" / "app.py"  # the Streamlit script (package data of geoseek.ui)
@@ -59,8 +61,15 @@ def start_api(index: Path, port: int, device: str = "cpu", log_file: Path | None
     return _spawn(cmd, log_file, dict(os.environ))
 
 
+def check_ui() -> None:
+    """MissingExtraError unless the 'ui' extra (Streamlit, pydeck) is installed: the app runs in another process."""
+    for module in ("streamlit", "pydeck"):
+        require_installed(module, "ui", "geoseek ui and geoseek demo")
+
+
 def start_ui(api: str, port: int, log_file: Path | None = None) -> subprocess.Popen:
     """The Streamlit app on 127.0.0.1:port, headless, talking to ``api`` (not waited for)."""
+    check_ui()
     env = dict(os.environ, GEOSEEK_API_URL=api, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     return _spawn([sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", "127.0.0.1",
                    "--server.port", str(port), "--server.headless", "true", "--client.toolbarMode", "viewer",

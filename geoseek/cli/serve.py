@@ -7,8 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from geoseek.cli.common import StoreOpt, fail, published, setup_logging
-
+from geoseek.cli.common import StoreOpt, fail, published, setup_logging, user_errors
 
 store_app = typer.Typer(no_args_is_help=True, help="Vector stores other than the index's own FAISS files.")
 
@@ -30,13 +29,13 @@ def serve(
 
     if not published(index):
         fail(f"no GeoSeek index at {index}")
-    from geoseek.search.stores import check_store_spec
-    from geoseek.search.vector_store import StoreError
+    from geoseek.search.stores import check_store_spec, is_milvus
 
-    try:
-        check_store_spec(store)
-    except StoreError as exc:
-        fail(str(exc))
+    with user_errors():
+        if is_milvus(check_store_spec(store)):  # the store opens in the server: a missing extra fails here instead
+            from geoseek.extras import require
+
+            require("pymilvus", "milvus", "Milvus stores")
     settings = ApiSettings(index=index, device=device, catalog=catalog, store=store, api_key=api_key)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
@@ -51,17 +50,14 @@ def store_sync(
     setup_logging(False)
     from geoseek.search.state import IndexState
     from geoseek.search.stores import check_store_spec, is_milvus
-    from geoseek.search.vector_store import StoreError
 
     if not published(index):
         fail(f"no GeoSeek index at {index}")
-    try:
+    with user_errors(catalog):
         if not is_milvus(check_store_spec(store)):
             fail("store sync fills a Milvus store; the FAISS indices are in the index directory already")
         t = time.perf_counter()
         state = IndexState.load(index, catalog, store, gpu=False)
-    except StoreError as exc:
-        fail(str(exc))
     milvus = state.store
     for name, added in milvus.added.items():
         typer.echo(f"{name}: {milvus.count(name)} rows ({added} added)")

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from geoseek.cli.common import fail, setup_logging
+from geoseek.cli.common import setup_logging, user_errors
 
 
 def train(
@@ -30,19 +30,16 @@ def train(
 ) -> None:
     """Train a model with the MS-VLAM multi-level contrastive loss; writes OUT/best.pt (a model spec)."""
     setup_logging(True)
-    from geoseek.datasets.layouts import DatasetError
-    from geoseek.models import ModelSpecError
-    from geoseek.models.training import LossWeights, TrainConfig, Trainer
+    from geoseek.models.training import TrainConfig, Trainer
+    from geoseek.schemas import LevelWeights
 
-    try:
-        weights = LossWeights.parse(loss_weights)
+    with user_errors():
+        weights = LevelWeights.parse(loss_weights, "--loss-weights")
         cfg = TrainConfig(dataset=str(data), model=model, out=str(out), epochs=epochs, batch_size=batch_size, lr=lr,
-                          weight_decay=weight_decay, loss_weights=(weights.glob, weights.region, weights.object),
+                          weight_decay=weight_decay, loss_weights=(weights.global_, weights.region, weights.object),
                           seed=seed, patience=patience, train_split=train_split, val_split=val_split, limit=limit,
                           device=device)
         result = Trainer(cfg, resume=resume, progress=not quiet).run()
-    except (DatasetError, ModelSpecError, ValueError, FileExistsError, FileNotFoundError, RuntimeError, OSError) as exc:
-        fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     best = result.best_val
     typer.echo(f"trained {result.epochs_run} epoch(s) in {result.seconds:.0f}s"
                f"{' (early stop)' if result.stopped_early else ''}; best val mR {best.get('val_mR', float('nan')):.2f} "

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from geoseek.cli.common import fail, setup_logging
+from geoseek.cli.common import fail, setup_logging, user_errors
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -53,8 +53,10 @@ def ui(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the UI on 127.0.0.1.")] = 8501,
 ) -> None:
     """The Streamlit front end for a running API (it talks to the API over HTTP only)."""
-    from geoseek.cli.launch import LaunchError, start_ui, stop, wait_until_up
+    from geoseek.cli.launch import LaunchError, check_ui, start_ui, stop, wait_until_up
 
+    with user_errors():  # a missing 'ui' extra: one error: line
+        check_ui()
     _check_ports(port)
     _stop_on_sigterm()
     procs = []
@@ -78,10 +80,19 @@ def demo(
     examples: Annotated[Optional[Path], typer.Option(help="The sample to index (default: the repository's examples/).")] = None,
 ) -> None:
     """Index the real sample in examples/ (once), start the API and the UI, and print the URL."""
+    from geoseek.cli.launch import (
+        LaunchError,
+        check_ui,
+        start_api,
+        start_ui,
+        stop,
+        wait_until_up,
+    )
     from geoseek.indexer import run_index
-    from geoseek.cli.launch import LaunchError, start_api, start_ui, stop, wait_until_up
 
     setup_logging(False)
+    with user_errors():  # a missing 'ui' extra fails before the sample is indexed
+        check_ui()
     root = examples or EXAMPLES
     srcs = [root / "rsicd_aid" / "dataset.json", root / "joplin"]
     missing = [s for s in srcs if not s.exists()]

@@ -10,6 +10,8 @@ import os
 from collections import Counter
 from pathlib import Path
 
+from geoseek.schemas.errors import DatasetError  # noqa: F401 - raised here, re-exported
+
 log = logging.getLogger(__name__)
 
 # Folder names the caption benchmarks ship their images in, next to the json: RSICD
@@ -26,9 +28,6 @@ def split_of_folder(name: str) -> str | None:
     """The split a folder name stands for ('Test' -> 'test', 'validation' -> 'val'), or None."""
     return SPLIT_DIRS.get(name.lower())
 
-
-class DatasetError(ValueError):
-    """A dataset that cannot be used at all; the message says which entry and why."""
 
 
 def image_dir_candidates(base: Path) -> list[Path]:

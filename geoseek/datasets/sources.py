@@ -14,9 +14,16 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from geoseek.datasets.layouts import (DatasetError, check_relative, check_splits, class_folder_labels, coco_images,
-                                     find_image_root, is_coco)
 from geoseek.datasets.formats import IMAGE_SUFFIXES, TIFF_SUFFIXES
+from geoseek.datasets.layouts import (
+    DatasetError,
+    check_relative,
+    check_splits,
+    class_folder_labels,
+    coco_images,
+    find_image_root,
+    is_coco,
+)
 from geoseek.schemas import SkippedInput
 
 log = logging.getLogger(__name__)

@@ -13,10 +13,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, DateTime, Integer, String, Text, create_engine, delete, func, select, text, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    delete,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from geoseek.extras import require
 from geoseek.schemas import SkippedInput
 
 
@@ -87,6 +100,8 @@ class Catalog:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        if make_url(url).get_driver_name() in ("psycopg", "psycopg_async"):  # postgresql:// too, on SQLAlchemy 2.1
+            require("psycopg", "postgres", "PostgreSQL catalogs")
         self.engine: Engine = create_engine(url, future=True)
         Base.metadata.create_all(self.engine)
 

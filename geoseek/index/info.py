@@ -6,13 +6,14 @@ from pathlib import Path
 from geoseek.index.catalog import Catalog
 from geoseek.index.layout import IndexDir
 from geoseek.schemas import IndexInfo
+from geoseek.schemas.errors import NoIndexError
 
 
 def index_info(index: Path, catalog_url: str | None = None) -> IndexInfo:
     """What the live version holds, plus skipped inputs and work an unfinished run left pending."""
     idx = IndexDir(index)
     if not idx.exists():
-        raise FileNotFoundError(f"no GeoSeek index at {index}")
+        raise NoIndexError(f"no GeoSeek index at {index}")
     catalog = Catalog(catalog_url or idx.default_catalog_url)
     manifest = idx.manifest()
     live = manifest.view_shards if manifest else []

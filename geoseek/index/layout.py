@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from geoseek.schemas import IndexManifest
+from geoseek.schemas.errors import IndexFormatError, IndexLockedError
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,14 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Place ``src`` at ``dst`` as a hard link (versions share shard files), copying across filesystems."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -81,7 +90,7 @@ class IndexDir:
                     break
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
-                        raise RuntimeError(f"another geoseek process is writing to {self.root}"
+                        raise IndexLockedError(f"another geoseek process is writing to {self.root}"
                                            + (f" (waited {wait_s:.0f} s)" if wait_s else "; --wait SECONDS waits for it")) from None
                     time.sleep(0.2)
             try:
@@ -122,13 +131,28 @@ class IndexDir:
         """Place a pooled shard's files in a version (hard link; copy across filesystems)."""
         files = sorted(self.shards.glob(f"{name}.*.parquet"))
         if len(files) != 2:
-            raise RuntimeError(f"shard {name} is in the catalog but its files are missing from {self.shards}")
+            raise IndexFormatError(f"shard {name} is in the catalog but its files are missing from {self.shards}")
         for src in files:
-            dst = staging / "vectors" / src.name
-            try:
-                os.link(src, dst)
-            except OSError:
-                shutil.copy2(src, dst)
+            link_or_copy(src, staging / "vectors" / src.name)
+
+    @staticmethod
+    def write_manifest(staging: Path, manifest: IndexManifest) -> None:
+        (staging / "manifest.json").write_text(manifest.model_dump_json(indent=2, by_alias=True))
+
+    def publish_manifest(self, manifest: IndexManifest, based_on: str) -> str:
+        """Publish a new version with ``based_on``'s index files (hard links) and ``manifest`` (e.g. new fusion
+        weights); returns the new version's name. The caller holds ``lock()``."""
+        version = self.next_version()
+        staging = self.staging(version)
+        src_dir = self.version_path(based_on)
+        for src in src_dir.rglob("*"):
+            if src.is_file() and src.name != "manifest.json":
+                dst = staging / src.relative_to(src_dir)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                link_or_copy(src, dst)
+        self.write_manifest(staging, manifest.model_copy(update={"version": version}))
+        self.publish(staging, version)
+        return version
 
     def publish(self, staging: Path, version: str) -> None:
         """Make a fully written staging version live: fsync, rename, switch CURRENT atomically."""

@@ -16,14 +16,17 @@ import numpy as np
 
 from geoseek.index.catalog import Catalog, ImageRow
 from geoseek.index.layout import IndexDir
-from geoseek.index.shards import read_boxes, read_strings, read_texts, read_vectors, read_views
+from geoseek.index.shards import (
+    read_boxes,
+    read_strings,
+    read_texts,
+    read_vectors,
+    read_views,
+)
 from geoseek.schemas import IndexManifest
+from geoseek.schemas.errors import IndexFormatError, NoIndexError
 
 log = logging.getLogger(__name__)
-
-
-class NoVersionError(FileNotFoundError):
-    """An index directory with no published version yet."""
 
 
 @dataclass
@@ -128,7 +131,7 @@ def load_images(catalog: Catalog, ids: list[str]) -> ImageTable:
             rows.update((r.image_id, r) for r in s.query(ImageRow).filter(ImageRow.image_id.in_(chunk)))
     missing = [i for i in ids if i not in rows]
     if missing:
-        raise RuntimeError(f"catalog lacks {len(missing)} image(s) of this index version (e.g. {missing[0]})")
+        raise IndexFormatError(f"catalog lacks {len(missing)} image(s) of this index version (e.g. {missing[0]})")
     ordered = [rows[i] for i in ids]
     dt = np.array([np.datetime64(r.datetime) if r.datetime else np.datetime64("NaT") for r in ordered], dtype="datetime64[s]")
     return ImageTable(ids, {i: k for k, i in enumerate(ids)}, [r.path for r in ordered],
@@ -138,11 +141,11 @@ def load_images(catalog: Catalog, ids: list[str]) -> ImageTable:
 
 def read_version(root: Path, catalog_url: str | None = None, *, faiss_indices: bool = True) -> VersionData:
     """Read the current version of the index at ``root``; ``faiss_indices=False`` leaves the FAISS files
-    unread (another vector store searches this version). Raises NoVersionError before the first publish."""
+    unread (another vector store searches this version). Raises NoIndexError before the first publish."""
     idx = IndexDir(root)
     version = idx.current()
     if version is None:
-        raise NoVersionError(f"no published index version in {root}")
+        raise NoIndexError(f"no published index version in {root}")
     manifest = idx.manifest(version)
     vdir = idx.version_path(version)
     views = read_views([vdir / "vectors" / f for f in manifest.view_shards])

@@ -15,11 +15,10 @@ import numpy as np
 
 from geoseek.index.shards import level_vectors
 from geoseek.schemas import LevelIndexInfo
+from geoseek.schemas.jobs import FLAT_MAX, HNSW_MAX
 
 log = logging.getLogger(__name__)
 
-FLAT_MAX = 100_000  # exact search stays under ~10 ms per query below this on 2 CPU cores
-HNSW_MAX = 5_000_000  # beyond this, HNSW's graph memory outgrows compressed IVF-PQ codes
 
 
 def choose_kind(n: int, flat_max: int = FLAT_MAX, hnsw_max: int = HNSW_MAX) -> str:

@@ -15,10 +15,11 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from geoseek.datasets.sources import SourceItem
+from geoseek.extras import require
+from geoseek.schemas import DRISParams, ObjectParams, SkippedInput
 from geoseek.views.embed import EmbeddedImage, ViewEmbedder, prepare_image
 from geoseek.views.rasters import RasterError
-from geoseek.datasets.sources import SourceItem
-from geoseek.schemas import DRISParams, ObjectParams, SkippedInput
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,8 @@ def ray_embedded(todo: list[tuple[SourceItem, str]], *, model: str, device: str,
 
     ``address``: a Ray cluster ("auto" joins the running one); None starts a local Ray when none is running.
     """
-    import ray
+    ray = require("ray", "ray", "Ray indexing jobs (--engine ray)")
+    require("ray.data", "ray", "Ray indexing jobs (--engine ray)")  # ray[data]: pyarrow, pandas
 
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)

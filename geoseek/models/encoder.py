@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from geoseek.models.dense import forward_with_dense
+from geoseek.schemas.levels import LevelWeights
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class Encoder:
         checksum: str | None,
         device: str = "auto",
         batch_size: int = 64,
+        recommended_fusion: LevelWeights | None = None,
     ) -> None:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
@@ -53,8 +55,8 @@ class Encoder:
         self.id = model_id
         self.checksum = checksum
         self.batch_size = batch_size
-        # {'global', 'region', 'object'} weights a trained checkpoint recommends for new indexes, or None.
-        self.recommended_fusion: dict[str, float] | None = getattr(model, "recommended_fusion", None)
+        # The level weights a trained checkpoint recommends for new indexes, or None.
+        self.recommended_fusion = recommended_fusion
         size = model.visual.image_size
         self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
         cfg = getattr(model.visual, "preprocess_cfg", {}) or {}

@@ -7,6 +7,7 @@ import json
 import logging
 import pickle
 import threading
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,15 @@ import open_clip
 import torch
 from open_clip.model import CLIP, CustomTextCLIP
 
+from geoseek.models.checkpoints import load_checkpoint
 from geoseek.models.encoder import Encoder
-from geoseek.models.specs import NAMED_CHECKPOINTS, ModelSpec, ModelSpecError, parse_spec
+from geoseek.models.specs import (
+    NAMED_CHECKPOINTS,
+    ModelSpec,
+    ModelSpecError,
+    parse_spec,
+)
+from geoseek.schemas.levels import LevelWeights
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +147,7 @@ def lock_text(model: torch.nn.Module) -> None:
 
 def load_geoseek_checkpoint(path: str | Path, map_location: str = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
     """Load a checkpoint written by ``geoseek train``: {'model_cfg', 'state_dict', ...}."""
-    ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    ckpt = load_checkpoint(path, map_location=map_location)
     if not isinstance(ckpt, dict) or "model_cfg" not in ckpt or "state_dict" not in ckpt:
         raise ModelSpecError(f"{path} is not a geoseek checkpoint (no model_cfg/state_dict); use ARCH:{path}")
     model = build_from_config(ckpt["model_cfg"])
@@ -148,26 +156,42 @@ def load_geoseek_checkpoint(path: str | Path, map_location: str = "cpu") -> tupl
     bad = [k for k in missing if not k.startswith("text.")] + list(unexpected)
     if bad:
         raise ModelSpecError(f"{path}: checkpoint does not match its config: {bad[:5]}")
-    # Level weights tuned for this model on a val split (geoseek bench tune-fusion --to-checkpoint).
-    model.recommended_fusion = ckpt.get("fusion")
     return model, ckpt
 
 
-def _load_default(random_init: bool = False) -> tuple[torch.nn.Module, Any, str, str | None]:
+@dataclass
+class LoadedModel:
+    """A resolved model spec: the model (on CPU), its tokenizer, identity, and the fusion weights it recommends."""
+
+    model: torch.nn.Module
+    tokenizer: Any
+    id: str
+    checksum: str | None
+    # Level weights tuned for this model on a val split (geoseek bench tune-fusion --to-checkpoint), or None.
+    recommended_fusion: LevelWeights | None = None
+
+
+def _fusion_of(ckpt: dict[str, Any]) -> LevelWeights | None:
+    return LevelWeights.from_mapping(ckpt["fusion"]) if ckpt.get("fusion") else None
+
+
+def _load_default(random_init: bool = False) -> LoadedModel:
     cfg = default_config()
     model = build_from_config(cfg)
     weights = default_weights_path()
+    fusion = None
     if weights.is_file() and not random_init:
         model, ckpt = load_geoseek_checkpoint(weights)
         checksum = checkpoint_sha256(ckpt)
         model_id = f"geoseek-default@{checksum[:12]}"
+        fusion = _fusion_of(ckpt)
     else:
         checksum = params_sha256(model)
         model_id = f"geoseek-default@random-init-seed{INIT_SEED}"
         if not random_init:
             log.warning("no trained default weights shipped; the default image tower is random-initialised")
     lock_text(model)
-    return model, tokenizer_for_config(cfg), model_id, checksum
+    return LoadedModel(model, tokenizer_for_config(cfg), model_id, checksum, fusion)
 
 
 def _load_open_clip(name: str, pretrained: str | None) -> tuple[torch.nn.Module, Any]:
@@ -183,21 +207,21 @@ def _load_open_clip(name: str, pretrained: str | None) -> tuple[torch.nn.Module,
     return model, open_clip.get_tokenizer(name)
 
 
-def load_model(spec: str | ModelSpec) -> tuple[torch.nn.Module, Any, str, str | None]:
-    """Resolve a spec: (model on CPU, tokenizer, model id, checksum of its weights).
+def load_model(spec: str | ModelSpec) -> LoadedModel:
+    """Resolve a spec: the model on CPU, its tokenizer, model id, checksum of its weights and recommended fusion.
 
     Broken configs and checkpoints raise ModelSpecError with the reason, not a traceback.
     """
     s = parse_spec(spec) if isinstance(spec, str) else spec
     try:
         return _load_model(s)
-    except ModelSpecError:
-        raise
+    except ModelSpecError as exc:
+        raise ModelSpecError(f"cannot load model '{s.raw}': {exc}") from None
     except (TypeError, KeyError, ValueError, RuntimeError, OSError, EOFError, pickle.UnpicklingError, json.JSONDecodeError) as exc:
         raise ModelSpecError(f"cannot load model '{s.raw}': {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}") from exc
 
 
-def _load_model(s: ModelSpec) -> tuple[torch.nn.Module, Any, str, str | None]:
+def _load_model(s: ModelSpec) -> LoadedModel:
     if s.kind in ("default", "default-random"):
         return _load_default(random_init=s.kind == "default-random")
     if s.kind == "named":
@@ -212,22 +236,23 @@ def _load_model(s: ModelSpec) -> tuple[torch.nn.Module, Any, str, str | None]:
                 f"on an offline machine pass a local copy as {named.arch}:/path/to/{Path(named.filename).name}"
             ) from exc
         model, tok = _load_open_clip(named.arch, ckpt)
-        return model, tok, s.path, file_sha256(ckpt)
+        return LoadedModel(model, tok, s.path, file_sha256(ckpt))
     if s.kind in ("hf-hub", "local-dir"):
         name = f"{s.kind}:{s.path}"
         model = open_clip.create_model(name)
-        return model, open_clip.get_tokenizer(name), s.raw, params_sha256(model)
+        return LoadedModel(model, open_clip.get_tokenizer(name), s.raw, params_sha256(model))
     if s.kind == "geoseek-checkpoint":
         model, ckpt = load_geoseek_checkpoint(s.path)
         if ckpt.get("lock_text", True):
             lock_text(model)
         checksum = checkpoint_sha256(ckpt)
-        return model, tokenizer_for_config(ckpt["model_cfg"]), f"{Path(s.path).name}@{checksum[:12]}", checksum
+        return LoadedModel(model, tokenizer_for_config(ckpt["model_cfg"]), f"{Path(s.path).name}@{checksum[:12]}", checksum,
+                           _fusion_of(ckpt))
     model, tok = _load_open_clip(s.arch, s.pretrained)
     if s.pretrained and Path(s.pretrained).expanduser().is_file():
-        return model, tok, s.raw, file_sha256(Path(s.pretrained).expanduser())
+        return LoadedModel(model, tok, s.raw, file_sha256(Path(s.pretrained).expanduser()))
     model_id = s.raw if s.pretrained else f"{s.raw}@random-init-seed{INIT_SEED}"
-    return model, tok, model_id, params_sha256(model)
+    return LoadedModel(model, tok, model_id, params_sha256(model))
 
 
 def model_config_for(spec: str | ModelSpec) -> dict[str, Any]:
@@ -236,7 +261,7 @@ def model_config_for(spec: str | ModelSpec) -> dict[str, Any]:
     if s.kind in ("default", "default-random"):
         return default_config()
     if s.kind == "geoseek-checkpoint":
-        return copy.deepcopy(torch.load(s.path, map_location="cpu", weights_only=False)["model_cfg"])
+        return copy.deepcopy(load_checkpoint(s.path)["model_cfg"])
     if s.kind == "local-dir":
         return json.loads((Path(s.path) / "open_clip_config.json").read_text())["model_cfg"]
     arch = s.arch or ""
@@ -250,6 +275,7 @@ def model_config_for(spec: str | ModelSpec) -> dict[str, Any]:
 
 def load_encoder(spec: str = "geoseek-default", *, device: str = "auto", batch_size: int = 64) -> Encoder:
     """A spec string -> Encoder (eval mode, on CUDA when ``device='auto'`` and a GPU exists)."""
-    model, tokenizer, model_id, checksum = load_model(spec)
-    log.info("loaded model %s", model_id)
-    return Encoder(model, tokenizer, spec=spec, model_id=model_id, checksum=checksum, device=device, batch_size=batch_size)
+    loaded = load_model(spec)
+    log.info("loaded model %s", loaded.id)
+    return Encoder(loaded.model, loaded.tokenizer, spec=spec, model_id=loaded.id, checksum=loaded.checksum, device=device,
+                   batch_size=batch_size, recommended_fusion=loaded.recommended_fusion)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from geoseek.schemas.errors import ModelSpecError  # noqa: F401 - raised here, re-exported
+
 DEFAULT_SPEC = "geoseek-default"
 
 
@@ -37,9 +39,6 @@ NAMED_CHECKPOINTS: dict[str, HubCheckpoint] = {
 
 SpecKind = Literal["default", "default-random", "named", "hf-hub", "local-dir", "geoseek-checkpoint", "open_clip"]
 
-
-class ModelSpecError(ValueError):
-    """A model spec that cannot be resolved; the message says why and what is accepted."""
 
 
 @dataclass(frozen=True)

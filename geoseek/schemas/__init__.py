@@ -1,9 +1,15 @@
 """Pydantic models shared by indexer, search, API and UI. Imports nothing heavy."""
 from geoseek.schemas.bench import MatchRule
-from geoseek.schemas.manifest import (
+from geoseek.schemas.errors import GeoSeekError
+from geoseek.schemas.levels import (
+    DEFAULT_FUSION,
     LEVELS,
+    Level,
+    LevelWeights,
+    parse_levels,
+)
+from geoseek.schemas.manifest import (
     DRISParams,
-    FusionWeights,
     IndexManifest,
     LevelIndexInfo,
     ModelInfo,
@@ -13,9 +19,12 @@ from geoseek.schemas.manifest import (
 from geoseek.schemas.records import Georef, IndexInfo, SkippedInput
 
 __all__ = [
+    "DEFAULT_FUSION",
     "LEVELS",
     "DRISParams",
-    "FusionWeights",
+    "GeoSeekError",
+    "Level",
+    "LevelWeights",
     "Georef",
     "IndexInfo",
     "IndexManifest",
@@ -25,4 +34,5 @@ __all__ = [
     "ObjectParams",
     "SkippedInput",
     "ViewCounts",
+    "parse_levels",
 ]

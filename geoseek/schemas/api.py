@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from geoseek.schemas.levels import Level
 from geoseek.schemas.search import Box
 
 
@@ -44,6 +45,7 @@ class Health(BaseModel):
 
 class Stats(BaseModel):
     version: str
+    levels: list[Level]  # the view levels this index has (what a search may ask for)
     images: int
     captions: int
     views: dict[str, int]

@@ -6,8 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-LEVELS: tuple[str, ...] = ("global", "region", "object")
-Level = Literal["global", "region", "object"]
+from geoseek.schemas.levels import DEFAULT_FUSION, LEVELS, Level, LevelWeights  # noqa: F401 - LEVELS, Level re-exported
 
 
 class DRISParams(BaseModel):
@@ -40,15 +39,6 @@ class ObjectParams(BaseModel):
     merge_cos: float = Field(0.9, ge=-1.0, le=1.0, description="Clusters whose centroids are more similar than this are one segment.")
 
 
-class FusionWeights(BaseModel):
-    """Query-time level weights: score = global*s_g + region*max(s_r) + object*max(s_o)."""
-
-    model_config = {"populate_by_name": True}
-    global_: float = Field(0.5, alias="global", ge=0.0)
-    region: float = Field(0.3, ge=0.0)
-    object: float = Field(0.2, ge=0.0)
-
-
 class ModelInfo(BaseModel):
     spec: str
     id: str
@@ -79,10 +69,10 @@ class IndexManifest(BaseModel):
     geoseek_version: str
     faiss_version: str
     model: ModelInfo
-    levels: list[str]
+    levels: list[Level]
     dris: DRISParams
     objects: ObjectParams
-    fusion: FusionWeights = FusionWeights()
+    fusion: LevelWeights = DEFAULT_FUSION
     images: int
     captions: int
     views: ViewCounts

@@ -6,26 +6,17 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from geoseek.schemas.manifest import LEVELS
+from geoseek.schemas.levels import LEVELS, Level, LevelWeights, parse_levels
 
 MAX_QUERY_CHARS = 1000
 MAX_K = 1000
 
 
-class Weights(BaseModel):
-    """Per-request level weights (normalised over the levels in use)."""
-
-    model_config = {"populate_by_name": True}
-    global_: float = Field(alias="global", ge=0.0, le=100.0)
-    region: float = Field(ge=0.0, le=100.0)
-    object: float = Field(ge=0.0, le=100.0)
-
-
 class TextSearchRequest(BaseModel):
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="Natural-language query.")
     k: int = Field(10, ge=1, le=MAX_K)
-    levels: list[Literal["global", "region", "object"]] = Field(default_factory=lambda: list(LEVELS))
-    weights: Weights | None = None
+    levels: list[Level] = Field(default_factory=lambda: list(LEVELS))
+    weights: LevelWeights | None = None
     bbox: tuple[float, float, float, float] | None = Field(None, description="WGS84 minx, miny, maxx, maxy")
     start: datetime | None = None
     end: datetime | None = None
@@ -41,10 +32,10 @@ class TextSearchRequest(BaseModel):
 
     @field_validator("levels")
     @classmethod
-    def _global_first(cls, v: list[str]) -> list[str]:
-        if not v or "global" not in v:
+    def _global_first(cls, v: list[str]) -> list[Level]:
+        if not v:
             raise ValueError("levels must include 'global'")
-        return [lv for lv in LEVELS if lv in v]
+        return parse_levels(v)
 
 
 class Box(BaseModel):
@@ -78,7 +69,7 @@ class TextHit(BaseModel):
 
 class SearchResponse(BaseModel):
     version: str
-    levels: list[str]
+    levels: list[Level]
     weights: dict[str, float]
     took_ms: float
     results: list[ImageHit] | list[TextHit]

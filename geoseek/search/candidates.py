@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from geoseek.search.gpu import search as index_search
 from geoseek.index.version import LevelData
+from geoseek.search.gpu import search as index_search
 
 BRUTE_FORCE_MAX = 50_000  # allowed views scanned exactly below this (a few ms on 2 cores at 384-d)
 FETCH_MAX = 1_000_000  # a filtered search that would over-fetch more rows than this scans the allowed views exactly

@@ -16,11 +16,19 @@ import numpy as np
 
 from geoseek.index.layout import IndexDir
 from geoseek.models import Encoder, load_encoder
-from geoseek.schemas import FusionWeights
-from geoseek.schemas.search import MAX_K, MAX_QUERY_CHARS, Box, ImageHit, SearchResponse, TextHit, Weights
+from geoseek.schemas import Level, LevelWeights, parse_levels
+from geoseek.schemas.errors import QueryError, UnknownImageError  # noqa: F401 - raised here, re-exported
+from geoseek.schemas.search import (
+    MAX_K,
+    MAX_QUERY_CHARS,
+    Box,
+    ImageHit,
+    SearchResponse,
+    TextHit,
+)
 from geoseek.search.candidates import CANDIDATES_PER_K
 from geoseek.search.filters import Filters, image_mask, view_mask
-from geoseek.search.fusion import LevelScores, fuse, normalised_weights, rescore_level
+from geoseek.search.fusion import LevelScores, fuse, rescore_level, weighted_sum
 from geoseek.search.query import QueryViews, encode_query_image, indexed_image_views
 from geoseek.search.refine import refine_hits
 from geoseek.search.state import IndexState
@@ -42,22 +50,13 @@ def _retire(state: IndexState) -> None:
         timer.start()
 
 
-class QueryError(ValueError):
-    """A request that cannot be served as asked; the message says what is wrong."""
 
 
-class UnknownImageError(KeyError):
-    """An image id that is not in the index."""
-
-
-def _check(k: int, levels: list[str] | None, indexed: list[str]) -> list[str]:
+def _check(k: int, levels: list[str] | str | None, indexed: list[str]) -> list[Level]:
     """Validate k and the requested levels against the levels this index has (default: all of them)."""
     if not 1 <= k <= MAX_K:
         raise QueryError(f"k must be between 1 and {MAX_K}; got {k}")
-    levels = levels or list(indexed)
-    if "global" not in levels or any(lv not in indexed for lv in levels):
-        raise QueryError(f"levels must include 'global' and only use this index's levels {','.join(indexed)}; got {levels}")
-    return [lv for lv in ("global", "region", "object") if lv in levels]
+    return parse_levels(levels, indexed)
 
 
 class SearchEngine:
@@ -114,13 +113,10 @@ class SearchEngine:
         return self._encoder
 
     # -- shared core ---------------------------------------------------------------------
-    def _weights(self, state: IndexState, levels: list[str], weights: Weights | FusionWeights | None) -> dict[str, float]:
-        w = weights or state.manifest.fusion
-        fw = FusionWeights(**{"global": w.global_, "region": w.region, "object": w.object})
-        try:
-            return normalised_weights(fw, levels)
-        except ValueError as exc:
-            raise QueryError(str(exc)) from None
+    @staticmethod
+    def _weights(state: IndexState, levels: list[Level], weights: LevelWeights | None) -> dict[Level, float]:
+        """The request's weights (else the index's) normalised over ``levels``."""
+        return (weights or state.manifest.fusion).normalised(levels)
 
     def _rank_images(self, state: IndexState, queries: QueryViews, k: int, levels: list[str],
                      weights: dict[str, float], filters: Filters, exclude: int | None = None) -> list[ImageHit]:
@@ -171,7 +167,7 @@ class SearchEngine:
             region_box=region_box, object_box=box("object") if "object" in per_level else None)
 
     # -- public API ----------------------------------------------------------------------
-    def search_text(self, query: str, k: int = 10, levels: list[str] | None = None, weights: Weights | None = None,
+    def search_text(self, query: str, k: int = 10, levels: list[str] | None = None, weights: LevelWeights | None = None,
                     filters: Filters | None = None, refine: bool = False, refine_top: int = 5) -> SearchResponse:
         """Text -> image with hierarchical fusion; ``levels=['global']`` is the global-only baseline;
         ``refine`` zooms into the best region of the top ``refine_top`` hits."""
@@ -184,7 +180,7 @@ class SearchEngine:
         q = self.encoder.encode_texts([query.strip()])[0]
         return self.search_text_vector(q, k, levels, weights, filters, refine, refine_top, started=start)
 
-    def search_text_vector(self, q: np.ndarray, k: int = 10, levels: list[str] | None = None, weights: Weights | None = None,
+    def search_text_vector(self, q: np.ndarray, k: int = 10, levels: list[str] | None = None, weights: LevelWeights | None = None,
                            filters: Filters | None = None, refine: bool = False, refine_top: int = 5,
                            started: float | None = None) -> SearchResponse:
         """Text -> image for an already encoded query (D,) -- what latency benchmarks time."""
@@ -209,7 +205,7 @@ class SearchEngine:
         return state, encode_query_image(image, self.encoder, state.manifest), None
 
     def search_image(self, image: bytes | str, target: str = "images", k: int = 10, levels: list[str] | None = None,
-                     weights: Weights | None = None, filters: Filters | None = None) -> SearchResponse:
+                     weights: LevelWeights | None = None, filters: Filters | None = None) -> SearchResponse:
         """Image -> image (similar images; an indexed query image is left out) or image -> text (captions)."""
         start = time.perf_counter()
         if target not in ("images", "texts"):
@@ -235,7 +231,7 @@ class SearchEngine:
                                           for lv in levels]))
         vecs = text.vectors[cands].astype(np.float32)
         pooled = {lv: (vecs @ views.by_level[lv].T).max(axis=1) for lv in levels}
-        fused = sum(weights[lv] * pooled[lv] for lv in levels)
+        fused = weighted_sum(pooled, weights)
         order = np.argsort(-fused, kind="stable")[:k]
         return [TextHit(text_id=text.text_ids[c], text=text.texts[c], image_id=text.image_ids[c], score=float(fused[j]),
                         level_scores={lv: float(pooled[lv][j]) for lv in levels}) for j, c in ((j, cands[j]) for j in order)]

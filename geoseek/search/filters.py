@@ -7,10 +7,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from geoseek.index.version import VersionData
-
-
-class FilterError(ValueError):
-    """A filter that cannot be applied; the message says what is wrong."""
+from geoseek.schemas.errors import FilterError  # noqa: F401 - raised here, re-exported
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ region score for the object term.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from geoseek.schemas import FusionWeights
 from geoseek.index.version import LevelData
 
 
@@ -47,13 +47,16 @@ def rescore_level(level: LevelData, candidates: np.ndarray, queries: np.ndarray,
     return LevelScores(score, best)
 
 
-def normalised_weights(weights: FusionWeights, levels: list[str]) -> dict[str, float]:
-    raw = {"global": weights.global_, "region": weights.region, "object": weights.object}
-    used = {lv: raw[lv] for lv in levels}
-    total = sum(used.values())
-    if total <= 0:
-        raise ValueError(f"fusion weights for levels {levels} sum to zero")
-    return {lv: w / total for lv, w in used.items()}
+def weighted_sum(scores: Mapping[str, np.ndarray | float], weights: Mapping[str, float]) -> np.ndarray | float:
+    """The one fused score: sum over ``weights``' levels of weight x that level's score.
+
+    scores: level -> (n,) array or a scalar; weights: level -> weight, already normalised
+    (LevelWeights.normalised). Every fused number GeoSeek reports comes from here.
+    """
+    total = 0.0
+    for level, w in weights.items():
+        total = total + w * scores[level]
+    return total
 
 
 def fuse(per_level: dict[str, LevelScores], weights: dict[str, float]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -66,5 +69,4 @@ def fuse(per_level: dict[str, LevelScores], weights: dict[str, float]) -> tuple[
         fallback = pooled.get("region", g)
         obj = per_level["object"].score
         pooled["object"] = np.where(np.isfinite(obj), obj, fallback)
-    fused = sum(weights[lv] * pooled[lv] for lv in weights)
-    return fused.astype(np.float32), pooled
+    return np.asarray(weighted_sum(pooled, weights), np.float32), pooled

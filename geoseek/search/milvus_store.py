@@ -16,16 +16,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import sqlite3
-from typing import Any, Iterator
 from pathlib import Path
+from typing import Any, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
+from geoseek.extras import require
 from geoseek.index.version import VersionData
 from geoseek.search.filters import FilterError, Filters
 from geoseek.search.vector_store import StoreError
-
 
 log = logging.getLogger(__name__)
 
@@ -132,11 +132,12 @@ class MilvusStore:
     @classmethod
     def open(cls, spec: str, state: VersionData) -> "MilvusStore":
         """Connect, and create and fill this version's collections unless they are complete already."""
-        from pymilvus import MilvusClient
+        MilvusClient = require("pymilvus", "milvus", "Milvus stores").MilvusClient
 
         uri, index_type = parse_uri(spec)
         lite = "://" not in uri
         if lite:
+            require("milvus_lite", "milvus", "Milvus Lite stores (.db files)")
             check_lite_file(uri)
         try:
             client = MilvusClient(uri=uri)

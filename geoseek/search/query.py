@@ -9,17 +9,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from geoseek.views.embed import ViewEmbedder, prepare_image
 from geoseek.datasets.formats import IMAGE_SUFFIXES
-from geoseek.views.rasters import RasterError
 from geoseek.datasets.sources import SourceItem
 from geoseek.models import Encoder
 from geoseek.schemas import IndexManifest
+from geoseek.schemas.errors import QueryImageError, UnsupportedImageError  # noqa: F401 - QueryImageError re-exported
 from geoseek.search.state import IndexState
-
-
-class QueryImageError(ValueError):
-    """An uploaded query image that cannot be used; the message says why."""
+from geoseek.views.embed import ViewEmbedder, prepare_image
+from geoseek.views.rasters import RasterError
 
 
 @dataclass
@@ -53,7 +50,7 @@ def _suffix_for(data: bytes) -> str:
         raise QueryImageError(f"not a readable image ({type(exc).__name__})") from None
     suffix = {"jpeg": ".jpg", "tiff": ".tif"}.get(fmt, f".{fmt}")
     if suffix not in IMAGE_SUFFIXES:
-        raise QueryImageError(f"unsupported image format '{fmt}'; use JPEG, PNG, WebP, BMP or TIFF")
+        raise UnsupportedImageError(f"unsupported image format '{fmt}'; use JPEG, PNG, WebP, BMP or TIFF")
     return suffix
 
 

@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from geoseek.views.planner import encode_window
-from geoseek.views.rasters import RasterError, open_raster
 from geoseek.models import Encoder
 from geoseek.schemas.search import Box, ImageHit
+from geoseek.search.fusion import weighted_sum
 from geoseek.search.state import IndexState
+from geoseek.views.planner import encode_window
+from geoseek.views.rasters import RasterError, open_raster
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def refine_hits(state: IndexState, hits: list[ImageHit], query: np.ndarray, enco
         hit = hits[i]
         if best > hit.level_scores["region"]:
             scores = dict(hit.level_scores, region=best)
-            fused = sum(weights[lv] * scores[lv] for lv in weights)
+            fused = weighted_sum(scores, weights)
             x0, y0, x1, y1 = kids[j]
             out[i] = hit.model_copy(update={"score": float(fused), "level_scores": scores,
                                             "region_box": Box(x0=x0, y0=y0, x1=x1, y1=y1)})

@@ -32,6 +32,8 @@ def open_store(spec: str | None, data: VersionData) -> VectorStore:
     spec = check_store_spec(spec)
     if not is_milvus(spec):
         return FaissStore(data)
-    from geoseek.search.milvus_store import MilvusStore  # pymilvus loads only when Milvus is asked for
+    from geoseek.search.milvus_store import (
+        MilvusStore,  # pymilvus loads only when Milvus is asked for
+    )
 
     return MilvusStore.open(spec, data)

@@ -16,13 +16,11 @@ from typing import Protocol
 
 import numpy as np
 
+from geoseek.schemas.errors import StoreError  # noqa: F401 - raised here, re-exported
 from geoseek.search.filters import Filters
 
 FAISS = "faiss"
 
-
-class StoreError(RuntimeError):
-    """A vector store that cannot be reached, created or searched; the message says which and why."""
 
 
 class VectorStore(Protocol):

@@ -50,7 +50,7 @@ def _index_settings(client: ApiClient) -> tuple[dict[str, float], list[str]]:
         return fusion, levels
     st.success(f"{stats['images']:,} images · {stats['captions']:,} captions · {sum(stats['views'].values()):,} views")
     st.caption(f"model `{stats['model'].get('id', '?')}` · index version {stats['version']}")
-    levels = [lv for lv in ("global", "region", "object") if lv in stats["indices"]]
+    levels = stats["levels"]
     return {lv: float(stats["fusion"].get(lv, 0.0)) for lv in levels}, levels
 
 

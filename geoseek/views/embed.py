@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from geoseek.views.objects import object_views
-from geoseek.views.planner import ViewNode, plan_views, thumbnail_side
-from geoseek.views.rasters import RasterError, open_raster, view_bounds
 from geoseek.datasets.sources import SourceItem
 from geoseek.models import Encoder
 from geoseek.schemas import DRISParams, Georef, ObjectParams
+from geoseek.views.objects import object_views
+from geoseek.views.planner import ViewNode, plan_views, thumbnail_side
+from geoseek.views.rasters import RasterError, open_raster, view_bounds
 
 
 @dataclass

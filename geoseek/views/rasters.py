@@ -18,6 +18,7 @@ from PIL import Image
 
 from geoseek.datasets.formats import IMAGE_SUFFIXES, TIFF_SUFFIXES
 from geoseek.schemas import Georef
+from geoseek.schemas.errors import RasterError  # noqa: F401 - raised here, re-exported
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +37,6 @@ MAX_PIXELS_PER_BYTE = 2_000
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in source pixels, x1/y1 exclusive
 
-
-class RasterError(Exception):
-    """An input that cannot be indexed; ``str(err)`` is the one-line reason."""
 
 
 class Raster(Protocol):

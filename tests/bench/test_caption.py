@@ -8,10 +8,16 @@ import sys
 import numpy as np
 import pytest
 
-from geoseek.bench.caption import METRICS, caption_benchmark, consensus_choice, score_captions, tokenise
+from geoseek.bench.caption import (
+    METRICS,
+    caption_benchmark,
+    consensus_choice,
+    score_captions,
+    tokenise,
+)
 from geoseek.bench.recall import BenchError, split_queries
-from geoseek.indexer import run_index
 from geoseek.datasets.sources import DatasetError
+from geoseek.indexer import run_index
 from geoseek.search.engine import SearchEngine
 
 

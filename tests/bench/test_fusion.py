@@ -8,11 +8,11 @@ import pytest
 
 from geoseek.bench.fusion import set_checkpoint_fusion, tune_fusion, weight_grid
 from geoseek.bench.recall import recall_benchmark
-from geoseek.indexer import run_index
 from geoseek.index.layout import IndexDir
+from geoseek.indexer import run_index
 from geoseek.models import load_encoder
 from geoseek.models.training import TrainConfig, Trainer
-from geoseek.schemas import FusionWeights
+from geoseek.schemas import LevelWeights
 from geoseek.search.engine import SearchEngine
 from tests.conftest import repeat_captions
 
@@ -60,7 +60,7 @@ def test_checkpoint_weights_seed_new_indexes(split_dataset, trained, tmp_path):
     set_checkpoint_fusion(trained, {"global": 0.6, "region": 0.1, "object": 0.3})
     index = tmp_path / "index"
     run_index([split_dataset], index, model=str(trained), device="cpu", progress=False, splits=["test"])
-    assert IndexDir(index).manifest().fusion == FusionWeights(**{"global": 0.6, "region": 0.1, "object": 0.3})
+    assert IndexDir(index).manifest().fusion == LevelWeights(**{"global": 0.6, "region": 0.1, "object": 0.3})
     # The model's identity is its config and weights: an index built before the weights were stored still
     # accepts the file, for search and for adding images.
     engine = SearchEngine(old, encoder=load_encoder(str(trained), device="cpu"))

@@ -4,12 +4,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from geoseek.bench.localise import box_overlap_and_cover, building_mask, load_boxes, localisation_benchmark
+from geoseek.bench.localise import (
+    box_overlap_and_cover,
+    building_mask,
+    load_boxes,
+    localisation_benchmark,
+)
 from geoseek.bench.recall import BenchError
 from geoseek.indexer import run_index
 from geoseek.schemas import DRISParams

@@ -7,18 +7,18 @@ import sys
 
 import numpy as np
 import pytest
+from PIL import Image
+from typer.testing import CliRunner
 
 from geoseek.bench.recall import BenchError, recall_benchmark, split_queries
 from geoseek.cli import app
-from geoseek.indexer import run_index
 from geoseek.datasets.sources import DatasetError, read_dataset
-from geoseek.models import load_encoder
+from geoseek.indexer import run_index
 from geoseek.metrics import dense_recall, recall_at_k
+from geoseek.models import load_encoder
 from geoseek.schemas import MatchRule
 from geoseek.search.engine import SearchEngine
 from tests.conftest import make_split_archive, repeat_captions
-from PIL import Image
-from typer.testing import CliRunner
 
 
 def test_recall_at_k_definition():

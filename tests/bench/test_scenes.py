@@ -14,10 +14,17 @@ from typer.testing import CliRunner
 from geoseek.bench.recall import BenchError
 from geoseek.bench.scene_boxes import ScoredHit, box_scores, level_figures
 from geoseek.bench.scene_data import PHRASES, load_phrases, load_scenes
-from geoseek.bench.scenes import CONFIGS, chance_ap, config_weights, hit_boxes, mean_ap, scenes_benchmark
+from geoseek.bench.scenes import (
+    CONFIGS,
+    chance_ap,
+    config_weights,
+    hit_boxes,
+    mean_ap,
+    scenes_benchmark,
+)
 from geoseek.cli import app
 from geoseek.indexer import run_index
-from geoseek.schemas import DRISParams, FusionWeights
+from geoseek.schemas import DRISParams, LevelWeights
 from geoseek.schemas.search import Box, ImageHit
 from geoseek.search.engine import SearchEngine
 from tests.conftest import DATA
@@ -165,7 +172,7 @@ def test_chance_figures_are_in_range():
 
 
 def test_two_level_configurations_never_silently_equal_global_only():
-    fusion = FusionWeights(**{"global": 0.6, "region": 0.4, "object": 0.0})
+    fusion = LevelWeights(**{"global": 0.6, "region": 0.4, "object": 0.0})
     assert config_weights(fusion, ("global", "region")) == (None, None)  # the manifest's, normalised
     assert config_weights(fusion, ("global", "region", "object")) == (None, None)
     weights, why = config_weights(fusion, ("global", "object"))

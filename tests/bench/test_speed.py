@@ -8,19 +8,22 @@ import subprocess
 import sys
 
 import faiss
-import numpy as np
 import pytest
 from PIL import Image
 
 from geoseek.bench import variants
 from geoseek.bench.speed import BASELINE, query_texts, speed_benchmark
-from geoseek.bench.timing import concurrent_qps, count_encoder_images, percentiles, time_configs
+from geoseek.bench.timing import (
+    concurrent_qps,
+    count_encoder_images,
+    percentiles,
+    time_configs,
+)
 from geoseek.bench.variants import VariantError, bytes_per_image, kinds_of, with_kind
 from geoseek.indexer import run_index
 from geoseek.models import load_encoder
 from geoseek.search import SearchEngine
 from geoseek.search.state import IndexState
-
 from tests.conftest import DATA
 
 
@@ -50,7 +53,7 @@ def test_encoder_calls_are_counted_once_per_image_and_restored(tiny_rn_config):
 @pytest.fixture(scope="module")
 def speed_index(tmp_path_factory, tiny_rn_config):
     """24 captioned chips plus one 712x557 DOTA scene (DRIS and uniform tiling differ on it)."""
-    from tests.conftest import rsicd_images, RSICD
+    from tests.conftest import RSICD, rsicd_images
 
     root = tmp_path_factory.mktemp("speed")
     entries = rsicd_images(24)

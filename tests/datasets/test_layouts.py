@@ -10,11 +10,17 @@ import pytest
 from typer.testing import CliRunner
 
 from geoseek.cli import app
-from geoseek.index.catalog import Catalog
+from geoseek.datasets.sources import (
+    DatasetError,
+    content_id,
+    discover,
+    read_dataset,
+    read_image_folder,
+    scan_folder,
+)
+from geoseek.index.catalog import Catalog, ImageRow
 from geoseek.index.layout import IndexDir
 from geoseek.indexer import run_index
-from geoseek.index.catalog import ImageRow
-from geoseek.datasets.sources import DatasetError, content_id, discover, read_dataset, read_image_folder, scan_folder
 from tests.conftest import MINI, RSICD
 
 AID = [RSICD / "images" / "Airport" / "airport_1.jpg", RSICD / "images" / "Airport" / "airport_2.jpg",

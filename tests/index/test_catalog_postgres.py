@@ -9,10 +9,9 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from geoseek.cli.launch import served
 from geoseek.index.catalog import Catalog
 from geoseek.search import SearchEngine
-from geoseek.cli.launch import served
-
 from tests.conftest import make_split_archive
 from tests.postgres import postgres_server
 

@@ -11,7 +11,6 @@ import pytest
 
 from geoseek.indexer import run_index
 from geoseek.search import SearchEngine
-
 from tests.conftest import JOPLIN
 
 

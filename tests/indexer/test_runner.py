@@ -9,12 +9,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from geoseek.index.catalog import Catalog
 from geoseek.datasets.layouts import DatasetError
-from geoseek.index.layout import IndexDir
-from geoseek.indexer import IndexSettingsError, run_index
+from geoseek.index.catalog import Catalog
 from geoseek.index.info import index_info
+from geoseek.index.layout import IndexDir
 from geoseek.index.shards import read_vectors
+from geoseek.indexer import IndexSettingsError, run_index
 from tests.conftest import JOPLIN, MINI
 from tests.indexer.bad_inputs import copy_good, make_bad_inputs
 

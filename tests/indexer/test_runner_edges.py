@@ -10,9 +10,9 @@ import torch
 from PIL import Image
 
 from geoseek.index.catalog import Catalog
+from geoseek.index.info import index_info
 from geoseek.index.layout import IndexDir
 from geoseek.indexer import IndexSettingsError, run_index
-from geoseek.index.info import index_info
 from geoseek.views.planner import ComplexCells
 from tests.conftest import JOPLIN
 from tests.indexer.bad_inputs import copy_good
@@ -95,7 +95,7 @@ def test_model_identity_is_by_weights_not_spelling(tmp_path, tiny_vit_config):
 
     src = tmp_path / "src"
     copy_good(src, 1)
-    model, _, _, _ = load_model(str(tiny_vit_config))
+    model = load_model(str(tiny_vit_config)).model
     ckpt = tmp_path / "w.pt"
     torch.save(model.state_dict(), ckpt)
     _index([src], tmp_path / "ix", tiny_vit_config, model=f"{tiny_vit_config}:{ckpt}")

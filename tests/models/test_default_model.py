@@ -1,13 +1,12 @@
 """The shipped default model: loads offline, is the trained checkpoint, and beats its untrained self."""
 from __future__ import annotations
 
+import torch
 from PIL import Image
 
-from geoseek.models import load_encoder
-import torch
-
-from geoseek.models.factory import checkpoint_sha256, default_weights_path
 from geoseek.metrics import dense_recall
+from geoseek.models import load_encoder
+from geoseek.models.factory import checkpoint_sha256, default_weights_path
 from tests.conftest import RSICD, rsicd_images
 
 
@@ -24,7 +23,7 @@ def test_default_is_the_shipped_trained_checkpoint():
     assert path.is_file() and path.stat().st_size < 5_000_000  # a few MB: the text tower is not copied
     enc = load_encoder("geoseek-default", device="cpu")
     assert enc.id == f"geoseek-default@{checkpoint_sha256(torch.load(path, weights_only=False))[:12]}"
-    assert enc.recommended_fusion is not None and set(enc.recommended_fusion) == {"global", "region", "object"}
+    assert enc.recommended_fusion is not None and set(enc.recommended_fusion.as_dict()) == {"global", "region", "object"}
     assert load_encoder("geoseek-default:random", device="cpu").id.endswith("random-init-seed0")
 
 

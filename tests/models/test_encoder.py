@@ -62,15 +62,17 @@ def test_text_vectors(vit):
 
 
 def test_random_init_is_seeded_and_id_says_so(tiny_vit_config):
-    a, _, id_a, sum_a = load_model(str(tiny_vit_config))
-    b, _, _, sum_b = load_model(str(tiny_vit_config))
+    la = load_model(str(tiny_vit_config))
+    a, id_a, sum_a = la.model, la.id, la.checksum
+    lb = load_model(str(tiny_vit_config))
+    b, sum_b = lb.model, lb.checksum
     assert "random-init" in id_a and sum_a == sum_b
     for pa, pb in zip(a.parameters(), b.parameters()):
         assert torch.equal(pa, pb)
 
 
 def test_local_checkpoint_loads_its_weights(tmp_path, tiny_vit_config):
-    model, _, _, _ = load_model(str(tiny_vit_config))
+    model = load_model(str(tiny_vit_config)).model
     with torch.no_grad():
         model.visual.proj.mul_(-1.0)  # weights differ from the seeded init
     ckpt = tmp_path / "tuned.pt"
@@ -86,7 +88,7 @@ def test_named_remote_sensing_clip_downloads_its_checkpoint(tmp_path, tiny_vit_c
 
     from geoseek.models import specs
 
-    model, _, _, _ = load_model(str(tiny_vit_config))
+    model = load_model(str(tiny_vit_config)).model
     with torch.no_grad():
         model.visual.proj.add_(1.0)
     ckpt = tmp_path / "RemoteCLIP-ViT-B-32.pt"

@@ -10,7 +10,13 @@ import torch.nn.functional as F
 
 from geoseek.models.dense import forward_with_dense
 from geoseek.models.factory import build_from_config, lock_text
-from geoseek.models.training.losses import LossWeights, MSVLAMLoss, filip_scores, nce_rows, region_views
+from geoseek.models.training.losses import (
+    MSVLAMLoss,
+    filip_scores,
+    nce_rows,
+    region_views,
+)
+from geoseek.schemas import LevelWeights
 from tests.conftest import TINY_RN
 
 
@@ -77,7 +83,7 @@ def _tiny_batch(seed: int = 0):
 @pytest.mark.parametrize("term", ["global", "region", "object"])
 def test_each_term_trains_its_own_path_and_never_the_text_tower(term):
     model, x, sent, pos, sampled, toks, mask, spos = _tiny_batch()
-    weights = LossWeights(*(1.0 if t == term else 0.0 for t in ("global", "region", "object")))
+    weights = LevelWeights.of(*(1.0 if t == term else 0.0 for t in ("global", "region", "object")))
     loss_fn = MSVLAMLoss(weights)
     model.train()
     image, dense = forward_with_dense(model.visual, x)

@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 
 from geoseek.indexer import run_index
-from geoseek.schemas.search import Weights
-from geoseek.search import Filters, QueryError, QueryImageError, SearchEngine, UnknownImageError
+from geoseek.schemas import LevelWeights
+from geoseek.search import (
+    Filters,
+    QueryError,
+    QueryImageError,
+    SearchEngine,
+    UnknownImageError,
+)
 from tests.conftest import RSICD
 from tests.search.conftest import SmallIndex, build_small_index
 
@@ -45,7 +51,7 @@ def test_global_only_is_exact_flat_search(engine):
 def test_fused_scores_are_exact_weighted_sums_of_pooled_levels(engine):
     text = "a river with green trees on both sides"
     q = engine.encoder.encode_texts([text])[0]
-    resp = engine.search_text(text, k=8, weights=Weights(**{"global": 2, "region": 1, "object": 1}))
+    resp = engine.search_text(text, k=8, weights=LevelWeights(**{"global": 2, "region": 1, "object": 1}))
     assert resp.weights == pytest.approx({"global": 0.5, "region": 0.25, "object": 0.25})
     brute = {lv: brute_level(engine, q, lv) for lv in ("global", "region", "object")}
     fused = sum(resp.weights[lv] * brute[lv] for lv in brute)
@@ -142,7 +148,7 @@ def test_refine_zooms_into_coarse_regions_and_never_lowers_a_score(tmp_path, sma
     ({"query": "ok", "k": 0}, "k must be between"),
     ({"query": "ok", "k": 5000}, "k must be between"),
     ({"query": "ok", "levels": ["region"]}, "must include 'global'"),
-    ({"query": "ok", "weights": Weights(**{"global": 0, "region": 0, "object": 0})}, "sum to zero"),
+    ({"query": "ok", "weights": LevelWeights(**{"global": 0, "region": 0, "object": 0})}, "sum to zero"),
 ])
 def test_bad_text_queries(engine, kwargs, msg):
     with pytest.raises(QueryError, match=msg):

@@ -17,15 +17,20 @@ import httpx
 import numpy as np
 import pytest
 
+from geoseek.cli.launch import served
 from geoseek.index.catalog import ImageRow
-from geoseek.search import Filters, SearchEngine
-from geoseek.search.milvus_store import MilvusStore, collection_names, filter_expression, parse_uri
 from geoseek.index.version import ImageTable, LevelData, TextData, _ranges
-from geoseek.search.state import IndexState
+from geoseek.search import Filters, SearchEngine
 from geoseek.search.faiss_store import FaissStore
+from geoseek.search.milvus_store import (
+    MilvusStore,
+    collection_names,
+    filter_expression,
+    parse_uri,
+)
+from geoseek.search.state import IndexState
 from geoseek.search.stores import check_store_spec
 from geoseek.search.vector_store import StoreError
-from geoseek.cli.launch import served
 
 D = 32
 N_IMAGES = 600

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 import rasterio
 
-from geoseek.indexer import run_index
 from geoseek.cli.launch import served
-
+from geoseek.indexer import run_index
 from tests.conftest import RSICD, rsicd_images
 
 ROOT = Path(__file__).resolve().parents[2]

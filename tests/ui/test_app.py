@@ -6,10 +6,9 @@ from datetime import date
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from geoseek.cli.launch import APP, free_port
 from geoseek.ui.app import parse_bbox
 from geoseek.ui.client import ApiClient, ApiError
-from geoseek.cli.launch import APP, free_port
-
 from tests.conftest import RSICD, rsicd_images
 
 SCENE_BBOX = "-94.4934,37.0706,-94.4889,37.0750"  # inside the Joplin tile's footprint

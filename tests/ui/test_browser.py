@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from geoseek.cli.launch import served, served_ui
 from geoseek.indexer import run_index
 from geoseek.ui.draw import OBJECT, REGION
-from geoseek.cli.launch import served, served_ui
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

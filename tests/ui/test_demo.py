@@ -1,8 +1,8 @@
 """`geoseek demo`: indexes examples/, starts the API and the UI, prints the URL; a second run reuses the index."""
 from __future__ import annotations
 
-import signal
 import queue
+import signal
 import subprocess
 import sys
 import threading

@@ -1,7 +1,7 @@
 import numpy as np
 
-from geoseek.views.objects import object_views, spherical_kmeans
 from geoseek.schemas import ObjectParams
+from geoseek.views.objects import object_views, spherical_kmeans
 
 
 def _unit(x):

@@ -4,10 +4,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from geoseek.views.planner import (
-    ComplexCells, encode_window, plan_uniform, plan_views, thumbnail_side, uniform_tile_count, view_budget,
-)
 from geoseek.schemas import DRISParams
+from geoseek.views.planner import (
+    ComplexCells,
+    encode_window,
+    plan_uniform,
+    plan_views,
+    thumbnail_side,
+    uniform_tile_count,
+    view_budget,
+)
 from tests.conftest import JOPLIN, RSICD
 
 S = 160

@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from geoseek.models.checkpoints import load_checkpoint
+
 FORMAT = "geoseek-checkpoint/1"
 
 
@@ -39,7 +41,7 @@ def save_atomic(obj: dict[str, Any], path: Path) -> None:
 
 
 def load_training_state(path: Path) -> dict[str, Any]:
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = load_checkpoint(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT or "optimizer" not in ckpt:
         raise ValueError(f"{path} is not a resumable geoseek training checkpoint")
     return ckpt

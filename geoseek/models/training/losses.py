@@ -15,11 +15,12 @@ than a false negative.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from geoseek.schemas.levels import LevelWeights
 
 MAX_LOGIT_SCALE = 100.0
 
@@ -68,23 +69,7 @@ def filip_scores(cells: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) 
     return i2t, t2i
 
 
-@dataclass(frozen=True)
-class LossWeights:
-    """Weights of the global, region and object terms (``--loss-weights g,r,o``)."""
-
-    glob: float = 1.0
-    region: float = 0.5
-    object: float = 0.5
-
-    @classmethod
-    def parse(cls, text: str) -> "LossWeights":
-        try:
-            parts = [float(x) for x in text.split(",")]
-        except ValueError as exc:
-            raise ValueError(f"--loss-weights '{text}': expected three numbers g,r,o") from exc
-        if len(parts) != 3 or any(p < 0 or not math.isfinite(p) for p in parts) or sum(parts) <= 0:
-            raise ValueError(f"--loss-weights '{text}': expected three non-negative numbers g,r,o, not all zero")
-        return cls(*parts)
+DEFAULT_LOSS_WEIGHTS = LevelWeights.of(1.0, 0.5, 0.5)  # ``--loss-weights`` default
 
 
 class MSVLAMLoss(nn.Module):
@@ -93,7 +78,7 @@ class MSVLAMLoss(nn.Module):
     The global temperature is the model's own ``logit_scale`` (passed in), as in CLIP.
     """
 
-    def __init__(self, weights: LossWeights = LossWeights()) -> None:
+    def __init__(self, weights: LevelWeights = DEFAULT_LOSS_WEIGHTS) -> None:
         super().__init__()
         self.weights = weights
         self.region_logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
@@ -122,5 +107,5 @@ class MSVLAMLoss(nn.Module):
         s = self._scale(self.object_logit_scale)
         out["object"] = symmetric_nce(s * i2t, s * t2i, sampled_pos)
         w = self.weights
-        out["loss"] = w.glob * out["global"] + w.region * out["region"] + w.object * out["object"]
+        out["loss"] = w.global_ * out["global"] + w.region * out["region"] + w.object * out["object"]
         return out

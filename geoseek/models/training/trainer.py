@@ -18,21 +18,27 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from geoseek.metrics import dense_recall
 from geoseek.models.dense import forward_with_dense
 from geoseek.models.encoder import resolve_device
-from geoseek.models.factory import load_model, lock_text as lock_text_tower, model_config_for
+from geoseek.models.factory import load_model, model_config_for
+from geoseek.models.factory import lock_text as lock_text_tower
 from geoseek.models.training.augment import augment
-from geoseek.models.training.checkpoint import FORMAT, load_training_state, model_state, save_atomic
+from geoseek.models.training.checkpoint import (
+    FORMAT,
+    load_training_state,
+    model_state,
+    save_atomic,
+)
 from geoseek.models.training.data import CaptionedImages, load_split
-from geoseek.models.training.losses import LossWeights, MSVLAMLoss
-from geoseek.metrics import dense_recall
-from geoseek.schemas.bench import MatchRule
+from geoseek.models.training.losses import MSVLAMLoss
 from geoseek.models.training.text import caption_bank
+from geoseek.schemas.bench import MatchRule
+from geoseek.schemas.levels import LevelWeights
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +129,8 @@ class Trainer:
                                             "patience": cfg.patience or DEFAULT_PATIENCE})
         torch.manual_seed(cfg.seed)
         self.device = resolve_device(cfg.device)
-        self.model, self.tokenizer, self.base_id, _ = load_model(cfg.model)
+        loaded = load_model(cfg.model)
+        self.model, self.tokenizer, self.base_id = loaded.model, loaded.tokenizer, loaded.id
         self.model_cfg = model_config_for(cfg.model)
         if cfg.lock_text:
             lock_text_tower(self.model)
@@ -137,7 +144,7 @@ class Trainer:
         self.model.eval()
         self.train_bank = caption_bank(self.model, self.tokenizer, self.train.captions, device=self.device)
         self.val_bank = caption_bank(self.model, self.tokenizer, self.val.captions, device=self.device)
-        self.loss_fn = MSVLAMLoss(LossWeights(*cfg.loss_weights)).to(self.device)
+        self.loss_fn = MSVLAMLoss(LevelWeights.of(*cfg.loss_weights)).to(self.device)
         named = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
         named += [(n, p) for n, p in self.loss_fn.named_parameters()]
         self.optimizer = torch.optim.AdamW(_param_groups(named, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
@@ -216,11 +223,12 @@ class Trainer:
 
     # ---- the loop -------------------------------------------------------------------------
     def _meta(self, epoch: int) -> dict:
+        # Plain Python values only (str(torch.__version__), not TorchVersion): checkpoints load with weights_only.
         return {"config": asdict(self.cfg), "epoch": epoch, "best_mR": self.best_mr, "best_epoch": self.best_epoch,
                 "val_rule": MatchRule.IMAGE.value,
                 "bad_epochs": self.bad_epochs, "history": self.history, "seconds": self.seconds,
                 "base_model": self.base_id, "hardware": f"{platform.processor() or platform.machine()}, "
-                f"{torch.get_num_threads()} threads, {self.device}", "torch": torch.__version__}
+                f"{torch.get_num_threads()} threads, {self.device}", "torch": str(torch.__version__)}
 
     def _save(self, epoch: int, improved: bool) -> None:
         self.out.mkdir(parents=True, exist_ok=True)

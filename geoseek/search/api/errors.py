@@ -1,15 +1,38 @@
 """Every failure a client can cause becomes a 4xx with a JSON body {"detail": "..."}, never a 500;
-a vector store that fails (Milvus down) is a 503 with the same body."""
+a vector store that fails (Milvus down) is a 503 with the same body. GeoSeek's errors map to
+statuses here, in one table."""
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from geoseek.search.engine import QueryError, UnknownImageError
-from geoseek.search.filters import FilterError
-from geoseek.search.query import QueryImageError
-from geoseek.search.vector_store import StoreError
+from geoseek.schemas.errors import (
+    GeoSeekError,
+    InputError,
+    NoIndexError,
+    QueryImageError,
+    SourceUnreadableError,
+    StoreError,
+    UnknownImageError,
+    UnsupportedImageError,
+)
+
+# Most specific first: the first class an error is an instance of decides its status.
+STATUS: tuple[tuple[type[GeoSeekError], int], ...] = (
+    (UnknownImageError, 404),
+    (SourceUnreadableError, 404),
+    (UnsupportedImageError, 415),
+    (QueryImageError, 400),
+    (InputError, 400),
+    (StoreError, 503),
+    (NoIndexError, 503),
+)
+
+
+def status_of(exc: GeoSeekError) -> int:
+    """The HTTP status of one of GeoSeek's errors (500 for one no row covers: a bug, not the client)."""
+    return next((code for cls, code in STATUS if isinstance(exc, cls)), 500)
 
 
 def _json(status: int, detail: str) -> JSONResponse:
@@ -17,25 +40,9 @@ def _json(status: int, detail: str) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(UnknownImageError)
-    async def _unknown(_: Request, exc: UnknownImageError) -> JSONResponse:
-        return _json(404, f"unknown image id '{exc.args[0]}'")
-
-    @app.exception_handler(QueryImageError)
-    async def _bad_image(_: Request, exc: QueryImageError) -> JSONResponse:
-        return _json(415 if str(exc).startswith("unsupported image format") else 400, str(exc))
-
-    @app.exception_handler(QueryError)
-    async def _bad_query(_: Request, exc: QueryError) -> JSONResponse:
-        return _json(400, str(exc))
-
-    @app.exception_handler(FilterError)
-    async def _bad_filter(_: Request, exc: FilterError) -> JSONResponse:
-        return _json(400, str(exc))
-
-    @app.exception_handler(StoreError)
-    async def _store_down(_: Request, exc: StoreError) -> JSONResponse:
-        return _json(503, str(exc))
+    @app.exception_handler(GeoSeekError)
+    async def _geoseek(_: Request, exc: GeoSeekError) -> JSONResponse:
+        return _json(status_of(exc), str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

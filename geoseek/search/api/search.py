@@ -8,8 +8,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from geoseek.schemas import LevelWeights
 from geoseek.schemas.api import ErrorBody
-from geoseek.schemas.search import MAX_K, SearchResponse, TextSearchRequest, Weights
+from geoseek.schemas.errors import LevelError
+from geoseek.schemas.search import MAX_K, SearchResponse, TextSearchRequest
 from geoseek.search.api.deps import EngineDep, SettingsDep
 from geoseek.search.filters import Filters, parse_bbox
 
@@ -24,16 +26,6 @@ async def search_text(req: TextSearchRequest, engine: EngineDep) -> SearchRespon
     filters = Filters(bbox=req.bbox, start=req.start, end=req.end, collections=tuple(req.collections))
     return await run_in_threadpool(engine.search_text, req.query, k=req.k, levels=list(req.levels), weights=req.weights,
                                    filters=filters, refine=req.refine)
-
-
-def _weights(text: str | None) -> Weights | None:
-    if not text:
-        return None
-    try:
-        g, r, o = (float(v) for v in text.split(","))
-        return Weights(**{"global": g, "region": r, "object": o})
-    except ValueError:
-        raise HTTPException(422, f"weights '{text[:40]}' must be three non-negative numbers g,r,o") from None
 
 
 async def _read_capped(upload: UploadFile, cap: int) -> bytes:
@@ -70,7 +62,10 @@ async def search_image(
         query: bytes | str = await _read_capped(file, settings.max_upload_bytes)
     else:
         query = image_id
-    lv = [v.strip() for v in levels.split(",") if v.strip()] if levels else None
     filters = Filters(bbox=parse_bbox(bbox) if bbox else None, start=start, end=end)
-    return await asyncio.to_thread(engine.search_image, query, target=target, k=k, levels=lv, weights=_weights(weights),
+    try:
+        w = LevelWeights.parse(weights, "weights") if weights else None
+    except LevelError as exc:  # a malformed form field, like any other invalid field: 422
+        raise HTTPException(422, str(exc)) from None
+    return await asyncio.to_thread(engine.search_image, query, target=target, k=k, levels=levels, weights=w,
                                    filters=filters)

@@ -18,6 +18,6 @@ def health(engine: EngineDep) -> Health:
 def stats(engine: EngineDep) -> Stats:
     state = engine.state()
     m = state.manifest
-    return Stats(version=m.version, images=m.images, captions=m.captions, views=m.views.model_dump(by_alias=True),
+    return Stats(version=m.version, levels=m.levels, images=m.images, captions=m.captions, views=m.views.model_dump(by_alias=True),
                  model=m.model.model_dump(), indices={k: v.model_dump() for k, v in m.indices.items()},
                  fusion=m.fusion.model_dump(by_alias=True), store=state.vector_store.kind)

@@ -1,6 +1,9 @@
 """Write a tiny index with the pre-refactor code (run with /work/cimain's venv) and record its answers."""
-import json, shutil, sys
+import json
+import shutil
+import sys
 from pathlib import Path
+
 import numpy as np
 
 out = Path(sys.argv[1]); shared = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "rsicd_aid150"
@@ -17,9 +20,11 @@ new.append({"filename": "dota_demo.jpg", "filepath": "images/dota_demo.jpg", "sp
             "sentences": [{"raw": "many planes are parked at the airport apron .", "sentid": 999990}]})
 (src / "dataset.json").write_text(json.dumps({"dataset": "legacy", "images": new}, indent=0))
 from geoseek.indexer import run_index
+
 rep = run_index([src / "dataset.json"], out / "index", device="cpu", shard_size=4)
 print(rep)
 from geoseek.search.engine import SearchEngine
+
 eng = SearchEngine(out / "index", device="cpu")
 st = eng.state()
 def dump(resp):

@@ -1,0 +1,52 @@
+"""An indexing job as one typed value: what `geoseek index` was asked, and what an index was built with."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from geoseek.schemas.levels import LEVELS, Level
+from geoseek.schemas.manifest import DRISParams, ObjectParams
+
+FLAT_MAX = 100_000  # exact search stays under ~10 ms per query below this on 2 CPU cores
+HNSW_MAX = 5_000_000  # beyond this, HNSW's graph memory outgrows compressed IVF-PQ codes
+DEFAULT_MODEL = "geoseek-default"
+
+
+class IndexJob(BaseModel):
+    """The options of one indexing run (``geoseek index`` flags; ``run_index`` keywords). None: the index's own
+    setting when it exists, else the default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    sources: list[Path] = Field(min_length=1)
+    index: Path
+    model: str | None = None
+    levels: list[str] | None = None  # checked by the indexer (parse_levels), which names the option in its error
+    dris: DRISParams | None = None
+    objects: ObjectParams | None = None
+    batch_size: int = Field(64, ge=1, description="views per encoder batch")
+    device: str = "auto"
+    shard_size: int = Field(512, ge=1, description="images per Parquet shard (the resume unit)")
+    catalog_url: str | None = None
+    mosaic: bool = True
+    workers: int = Field(2, ge=1, description="threads that read and crop images")
+    flat_max: int = Field(FLAT_MAX, ge=0)
+    hnsw_max: int = Field(HNSW_MAX, ge=0)
+    progress: bool = True
+    splits: list[str] | None = None
+    image_dir: Path | None = None
+    wait_s: float = Field(0.0, ge=0.0, description="seconds to wait for another indexer of the same index")
+    engine: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+
+
+class IndexSettings(BaseModel):
+    """What an index is built with, stored as-is in its catalog (meta 'settings') and checked on every later run."""
+
+    model: str = DEFAULT_MODEL
+    model_id: str | None = None
+    model_checksum: str | None = None
+    levels: list[Level] = Field(default_factory=lambda: list(LEVELS))
+    dris: DRISParams = Field(default_factory=DRISParams)
+    objects: ObjectParams = Field(default_factory=ObjectParams)

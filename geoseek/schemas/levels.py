@@ -1,0 +1,82 @@
+"""Levels (global, region, object) and per-level weights: the one type of each, parsed here only."""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from geoseek.schemas.errors import LevelError
+
+Level = Literal["global", "region", "object"]
+LEVELS: tuple[Level, ...] = ("global", "region", "object")
+
+T = TypeVar("T")
+
+
+def parse_levels(value: str | Sequence[str] | None, available: Sequence[str] = LEVELS) -> list[Level]:
+    """'region, global' or ['region', 'global'] -> ['global', 'region'] (canonical order, no repeats).
+
+    None or empty means every level in ``available`` (an index's levels). Raises LevelError when a
+    name is unknown, not in ``available``, or 'global' is missing (every other level pools with it).
+    """
+    if value is None or (isinstance(value, str) and not value.strip()) or (not isinstance(value, str) and not value):
+        names = list(available)
+    else:
+        names = [v.strip() for v in value.split(",")] if isinstance(value, str) else [str(v).strip() for v in value]
+        names = [n for n in names if n]
+    unknown = [n for n in names if n not in LEVELS]
+    if unknown:
+        raise LevelError(f"unknown level(s) {', '.join(unknown)}; levels are {', '.join(LEVELS)}")
+    if "global" not in names or any(n not in available for n in names):
+        raise LevelError(f"levels must include 'global' and only use this index's levels {','.join(available)}; "
+                         f"got {','.join(names)}")
+    return [lv for lv in LEVELS if lv in names]
+
+
+class LevelWeights(BaseModel):
+    """Weights of the global, region and object terms of a per-level sum (fusion, or the training loss).
+
+    JSON spells the first field ``global`` (a Python keyword, hence ``global_`` here).
+    """
+
+    model_config = ConfigDict(populate_by_name=True, frozen=True)
+    global_: float = Field(alias="global", ge=0.0, le=100.0)
+    region: float = Field(ge=0.0, le=100.0)
+    object: float = Field(ge=0.0, le=100.0)
+
+    @classmethod
+    def of(cls, g: float, r: float, o: float) -> "LevelWeights":
+        return cls(**{"global": g, "region": r, "object": o})
+
+    @classmethod
+    def parse(cls, text: str, option: str = "--weights") -> "LevelWeights":
+        """'g,r,o' (three non-negative numbers, not all zero) -> LevelWeights; LevelError names ``option``."""
+        try:
+            parts = [float(x) for x in text.split(",")]
+        except ValueError:
+            parts = []
+        if len(parts) != 3 or any(p < 0 or p > 100 or not math.isfinite(p) for p in parts) or sum(parts) <= 0:
+            raise LevelError(f"{option} '{text[:60]}' must be three non-negative numbers g,r,o (at most 100), not all zero")
+        return cls.of(*parts)
+
+    def as_dict(self) -> dict[Level, float]:
+        return {"global": self.global_, "region": self.region, "object": self.object}
+
+    def normalised(self, levels: Sequence[Level]) -> dict[Level, float]:
+        """The weights of ``levels`` only, scaled to sum to 1; LevelError when they sum to zero."""
+        raw = self.as_dict()
+        used = {lv: raw[lv] for lv in levels}
+        total = sum(used.values())
+        if total <= 0:
+            raise LevelError(f"fusion weights for levels {','.join(levels)} sum to zero")
+        return {lv: w / total for lv, w in used.items()}
+
+    @classmethod
+    def from_mapping(cls, weights: Mapping[str, float]) -> "LevelWeights":
+        """{'global': g, 'region': r, 'object': o} (e.g. a checkpoint's or a result file's) -> LevelWeights."""
+        return cls.of(float(weights["global"]), float(weights["region"]), float(weights["object"]))
+
+
+DEFAULT_FUSION = LevelWeights.of(0.5, 0.3, 0.2)  # when neither the model nor the index says otherwise
