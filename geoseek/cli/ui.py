@@ -11,7 +11,13 @@ import typer
 
 from geoseek.cli.common import fail, setup_logging, user_errors
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+def default_examples() -> Path:
+    """The demo sample: ./examples when it is there, else the examples/ of the source checkout this package runs
+    from (an installed wheel has none: then --examples DIR is needed)."""
+    for root in (Path.cwd() / "examples", Path(__file__).resolve().parents[2] / "examples"):
+        if (root / "rsicd_aid" / "dataset.json").is_file():
+            return root
+    return Path.cwd() / "examples"
 
 
 def _port_free(port: int) -> bool:
@@ -93,11 +99,11 @@ def demo(
     setup_logging(False)
     with user_errors():  # a missing 'ui' extra fails before the sample is indexed
         check_ui()
-    root = examples or EXAMPLES
+    root = examples or default_examples()
     srcs = [root / "rsicd_aid" / "dataset.json", root / "joplin"]
     missing = [s for s in srcs if not s.exists()]
     if missing:
-        fail(f"the demo sample is missing ({missing[0]}); run from a clone of the GeoSeek repository")
+        fail(f"the demo sample is missing ({missing[0]}); run from a clone of the GeoSeek repository or pass --examples DIR")
     _check_ports(api_port, ui_port)
     _stop_on_sigterm()
     typer.echo(f"indexing the sample in {root} into {index} …", err=True)

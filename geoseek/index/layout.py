@@ -91,7 +91,7 @@ class IndexDir:
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
                         raise IndexLockedError(f"another geoseek process is writing to {self.root}"
-                                           + (f" (waited {wait_s:.0f} s)" if wait_s else "; --wait SECONDS waits for it")) from None
+                                           + (f" (waited {wait_s:g} s)" if wait_s else "; --wait SECONDS waits for it")) from None
                     time.sleep(0.2)
             try:
                 yield
@@ -105,7 +105,9 @@ class IndexDir:
     def list_versions(self) -> list[str]:
         if not self.versions.is_dir():
             return []
-        return sorted(d.name for d in self.versions.iterdir() if VERSION_RE.match(d.name))
+        # By number, not as text: v10000 comes after v9999.
+        return sorted((d.name for d in self.versions.iterdir() if VERSION_RE.match(d.name)),
+                      key=lambda name: int(VERSION_RE.match(name).group(1)))
 
     def next_version(self) -> str:
         nums = [int(VERSION_RE.match(v).group(1)) for v in self.list_versions()]

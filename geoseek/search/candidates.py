@@ -26,8 +26,8 @@ def _top_images_exact(level: LevelData, queries: np.ndarray, rows: np.ndarray, n
         part = slice(start, start + EXACT_CHUNK)
         np.maximum.at(best, inverse[part], level.vectors[rows[part]].astype(np.float32) @ queries.T)
     if n >= len(images):
-        return images
-    return np.unique(images[np.argpartition(-best, n - 1, axis=0)[:n]])
+        return images.astype(np.int64)
+    return np.unique(images[np.argpartition(-best, n - 1, axis=0)[:n]]).astype(np.int64)
 
 
 def _first_images(ranked_rows: np.ndarray, image_idx: np.ndarray, row_mask: np.ndarray | None, n: int) -> np.ndarray:
