@@ -24,8 +24,10 @@ system-deps:
 	  echo "installing Debian's chromium and postgresql for the tests"; apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium postgresql >/dev/null; }
 
+# Two workers (at most four on bigger machines): most tests wait on servers, subprocesses and disks.
+# The quick loop while editing: `.venv/bin/python -m pytest -m "not slow" -n auto` (skips end-to-end tests).
 test: install system-deps
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --maxprocesses 4
 
 # Regenerates every table and plot in benchmarks/results/ and rewrites benchmarks/README.md (about an hour here).
 bench: install

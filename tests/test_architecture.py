@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "geoseek"
 
@@ -118,6 +120,7 @@ def test_search_ui_and_models_never_import_the_indexer():
     assert bad == []
 
 
+@pytest.mark.slow
 def test_importing_the_engine_loads_no_indexer_module():
     code = ("import geoseek.search.engine, sys; "
             "print(sorted(m for m in sys.modules if m.startswith('geoseek.indexer')))")

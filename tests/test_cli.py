@@ -6,8 +6,12 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import MINI
 from tests.indexer.bad_inputs import make_bad_inputs
+
+pytestmark = pytest.mark.slow  # starts servers or processes end to end (`pytest -m 'not slow'` skips it)
 
 GEOSEEK = [sys.executable, "-m", "geoseek.cli"]
 

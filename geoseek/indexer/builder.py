@@ -48,7 +48,9 @@ def build_index(vectors: np.ndarray, kind: str) -> tuple[faiss.Index, dict]:
     nlist = int(4 * math.sqrt(n))
     # At most 64 sub-quantisers (GPU IVF-PQ's limit per code), as many as divide d.
     m = next(m for m in (64, 48, 32, 24, 16, 12, 8, 4, 2, 1) if m <= d and d % m == 0)
-    index = faiss.index_factory(d, f"IVF{nlist},PQ{m}", faiss.METRIC_INNER_PRODUCT)
+    # "np": no polysemous training. It only reorders PQ codes for polysemous (Hamming) filtering, which
+    # GeoSeek never uses, so the codes' distances are identical; it was 47 of 50 s of this build at 5,000 x 32.
+    index = faiss.index_factory(d, f"IVF{nlist},PQ{m}np", faiss.METRIC_INNER_PRODUCT)
     train = vectors[np.random.default_rng(0).choice(n, size=min(n, 256 * nlist), replace=False)]
     if ngpu > 0:
         gpu = faiss.index_cpu_to_all_gpus(index)

@@ -117,6 +117,7 @@ def test_an_index_without_captions_is_refused(split_dataset, tiny_rn_config, tmp
         caption_benchmark(index, split_dataset, "test", progress=False)
 
 
+@pytest.mark.slow
 def test_caption_cli_json_and_readable_errors(split_dataset, train_index, tmp_path):
     cmd = [sys.executable, "-m", "geoseek.cli", "bench", "caption", "--index", str(train_index),
            "--dataset", str(split_dataset), "--split", "test", "--levels", "global", "--candidates", "5", "-q"]

@@ -68,6 +68,7 @@ def test_checkpoint_weights_seed_new_indexes(split_dataset, trained, tmp_path):
     run_index([split_dataset], old, model=str(trained), device="cpu", progress=False, splits=["test"])
 
 
+@pytest.mark.slow
 def test_a_non_checkpoint_is_refused_before_anything_is_published(split_dataset, trained, tmp_path):
     index = tmp_path / "val-index"
     run_index([split_dataset], index, model=str(trained), device="cpu", progress=False, splits=["val"])

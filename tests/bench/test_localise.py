@@ -162,6 +162,7 @@ def test_geotiff_tiles_and_uniform_tiling_give_the_same_frame(tmp_path, result, 
 
 
 
+@pytest.mark.slow
 def test_localise_cli_json_and_readable_errors(joplin, tmp_path):
     cmd = [sys.executable, "-m", "geoseek.cli", "bench", "localise", "--index", str(joplin.root),
            "--boxes", str(JOPLIN / "post_mosaic_building_boxes.json"), "--query", "a road", "--top", "5"]

@@ -146,6 +146,7 @@ def test_a_gallery_of_the_wrong_split_is_refused(split_dataset, test_index):
         recall_benchmark(test_index, split_dataset, "test", progress=False)
 
 
+@pytest.mark.slow
 def test_cli_writes_json(split_dataset, test_index, tmp_path):
     out = tmp_path / "r.json"
     res = subprocess.run([sys.executable, "-m", "geoseek.cli", "bench", "recall", "--index", str(test_index), "--dataset",

@@ -179,6 +179,7 @@ def test_two_level_configurations_never_silently_equal_global_only():
     assert weights is not None and weights.object > 0 and "weight 0" in why
 
 
+@pytest.mark.slow
 def test_cli_compares_both_indexes(coco, indexes, tmp_path):
     out, phrases = tmp_path / "scenes.json", tmp_path / "phrases.json"
     phrases.write_text(json.dumps({c: [p[0]] for c, p in PHRASES.items()}))  # one phrase per class keeps it quick

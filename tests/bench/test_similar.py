@@ -121,6 +121,7 @@ def test_label_key_and_class_folders_give_the_same_numbers(archive, tmp_path):
     assert runs[0]["per_class"] == runs[2]["per_class"]
 
 
+@pytest.mark.slow
 def test_cli_writes_both_configurations(archive, tmp_path):
     dataset, index = archive
     out = tmp_path / "s.json"

@@ -129,6 +129,7 @@ def test_speed_benchmark_reports_every_configuration_next_to_the_baseline(speed_
     assert query_texts(state, 8) == sorted(set(query_texts(state, 8)))  # distinct captions of the index
 
 
+@pytest.mark.slow
 def test_speed_cli_writes_json_and_refuses_bad_input(speed_index, tmp_path):
     out = tmp_path / "speed.json"
     cmd = [sys.executable, "-m", "geoseek.cli", "bench", "speed", "--index", str(speed_index), "--no-indexing",
@@ -140,6 +141,7 @@ def test_speed_cli_writes_json_and_refuses_bad_input(speed_index, tmp_path):
     assert bad.returncode == 2 and "error:" in bad.stderr and "Traceback" not in bad.stderr
 
 
+@pytest.mark.slow
 def test_speed_refuses_an_index_whose_sources_are_gone(tmp_path, tiny_rn_config):
     src = tmp_path / "src"
     src.mkdir()

@@ -15,6 +15,8 @@ from geoseek.search import SearchEngine
 from tests.conftest import make_split_archive
 from tests.postgres import postgres_server
 
+pytestmark = pytest.mark.slow  # starts servers or processes end to end (`pytest -m 'not slow'` skips it)
+
 
 @pytest.fixture(scope="module")
 def pg_url():

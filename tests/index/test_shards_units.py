@@ -23,7 +23,13 @@ from geoseek.index.shards import (
 )
 from geoseek.schemas import IndexManifest, LevelWeights
 from geoseek.schemas.errors import IndexFormatError, IndexLockedError
-from geoseek.schemas.manifest import DRISParams, LevelIndexInfo, ModelInfo, ObjectParams, ViewCounts
+from geoseek.schemas.manifest import (
+    DRISParams,
+    LevelIndexInfo,
+    ModelInfo,
+    ObjectParams,
+    ViewCounts,
+)
 
 DIM = 12
 LEVEL_OF = ["global", "region", "region", "object"]

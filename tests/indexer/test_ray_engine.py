@@ -13,6 +13,8 @@ from geoseek.indexer import run_index
 from geoseek.search import SearchEngine
 from tests.conftest import JOPLIN
 
+pytestmark = pytest.mark.slow  # starts servers or processes end to end (`pytest -m 'not slow'` skips it)
+
 
 @pytest.fixture(scope="module")
 def local_ray():

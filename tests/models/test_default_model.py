@@ -1,6 +1,7 @@
 """The shipped default model: loads offline, is the trained checkpoint, and beats its untrained self."""
 from __future__ import annotations
 
+import pytest
 import torch
 from PIL import Image
 
@@ -27,6 +28,7 @@ def test_default_is_the_shipped_trained_checkpoint():
     assert load_encoder("geoseek-default:random", device="cpu").id.endswith("random-init-seed0")
 
 
+@pytest.mark.slow
 def test_trained_default_retrieves_far_better_than_untrained():
     entries = rsicd_images(120, split="test")  # real test chips, spread over the 30 classes
     trained, untrained = _recall("geoseek-default", entries), _recall("geoseek-default:random", entries)

@@ -113,6 +113,7 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
 
 
+@pytest.mark.slow
 def test_resume_after_kill_continues_from_the_checkpoint(split_dataset, tiny_rn_config, tmp_path):
     epochs = 6
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -11,7 +11,13 @@ import pytest
 from geoseek.index.version import ImageTable, TextData, VersionData
 from geoseek.schemas import IndexManifest
 from geoseek.schemas.errors import FilterError, InputError
-from geoseek.schemas.manifest import DRISParams, LevelIndexInfo, ModelInfo, ObjectParams, ViewCounts
+from geoseek.schemas.manifest import (
+    DRISParams,
+    LevelIndexInfo,
+    ModelInfo,
+    ObjectParams,
+    ViewCounts,
+)
 from geoseek.search.filters import Filters, image_mask, parse_bbox, view_mask
 
 COLLECTIONS = ["rsicd", "joplin", "sentinel", ""]

@@ -274,6 +274,7 @@ def test_filter_expressions_and_bad_store_specs(tmp_path):
             parse_uri(bad)
 
 
+@pytest.mark.slow
 def test_engine_and_cli_with_a_milvus_lite_store(small_index, tmp_path):
     """The real index through --store: the engine and `geoseek search text` answer as with FAISS."""
     db = tmp_path / "geoseek.db"
@@ -307,6 +308,7 @@ def test_engine_and_cli_with_a_milvus_lite_store(small_index, tmp_path):
     assert bad.returncode == 2 and "not 'faiss'" in bad.stderr
 
 
+@pytest.mark.slow
 def test_a_new_index_version_gets_its_own_collections_and_the_old_store_is_closed(tmp_path, tiny_vit_config, monkeypatch):
     """Publishing a version while serving from Milvus: the engine fills the new version's collections,
     answers from them, and closes the old version's store after the grace period."""
@@ -339,6 +341,7 @@ def test_a_new_index_version_gets_its_own_collections_and_the_old_store_is_close
     new.store.close()
 
 
+@pytest.mark.slow
 def test_store_sync_fills_once_before_serving(small_index, tmp_path):
     """`geoseek store sync` fills the current version's collections; a second run (or a replica) adds nothing."""
     db = tmp_path / "sync.db"

@@ -18,6 +18,8 @@ from geoseek.cli.launch import served, served_ui
 from geoseek.indexer import run_index
 from geoseek.ui.draw import OBJECT, REGION
 
+pytestmark = pytest.mark.slow  # starts servers or processes end to end (`pytest -m 'not slow'` skips it)
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 SHOTS = ROOT / "docs" / "screenshots"

@@ -8,8 +8,11 @@ import sys
 import threading
 
 import httpx
+import pytest
 
 from geoseek.cli.launch import free_port
+
+pytestmark = pytest.mark.slow  # starts servers or processes end to end (`pytest -m 'not slow'` skips it)
 
 
 def run_demo(index, tmp_path, timeout_s: float = 240) -> tuple[str, str]:

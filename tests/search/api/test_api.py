@@ -162,6 +162,7 @@ def test_model_and_index_load_at_startup(small_index):
         assert c.post("/v1/search/text", json={"query": "houses", "k": 1}).status_code == 200
 
 
+@pytest.mark.slow
 def test_cli_and_api_return_identical_results(client, small_index):
     out = subprocess.run([sys.executable, "-m", "geoseek.cli", "search", "text", "houses along a road", "--index",
                           str(small_index.root), "-k", "5", "--json", "--device", "cpu"], capture_output=True, text=True, check=True)
