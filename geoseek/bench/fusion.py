@@ -23,7 +23,7 @@ from geoseek.index.layout import IndexDir
 from geoseek.metrics import KS, mean_recall, recall_at_k
 from geoseek.schemas import LevelWeights, MatchRule
 from geoseek.search.engine import SearchEngine
-from geoseek.search.fusion import fuse, rescore_level
+from geoseek.search.fusion import fuse, rescore_level, weighted_sum
 from geoseek.search.query import indexed_image_views
 
 log = logging.getLogger(__name__)
@@ -94,10 +94,11 @@ def tune_fusion(index: Path, dataset: Path, split: str = "val", step: float = 0.
     k = max(KS)
     results = []
     for w in weight_grid(step):
-        wv = np.array(w, np.float32)
-        top = _top_k(t2i @ wv, k)[entry_text]  # (n_entries, k): a repeated string ranks the same way
+        weights = dict(zip(levels, w))  # on the simplex already: normalised
+        fused_t = weighted_sum({lv: t2i[..., j] for j, lv in enumerate(levels)}, weights)
+        top = _top_k(fused_t, k)[entry_text]  # (n_entries, k): a repeated string ranks the same way
         rel_t = (top == entry_image[:, None]) & (top >= 0)
-        top_c = _top_k(i2t @ wv, k)
+        top_c = _top_k(weighted_sum({lv: i2t[..., j] for j, lv in enumerate(levels)}, weights), k)
         rel_i = (caption_owner[top_c] == np.array(image_ids)[:, None]) & (top_c >= 0)
         r_t, r_i = recall_at_k(rel_t), recall_at_k(rel_i)
         results.append({"weights": {"global": w[0], "region": w[1], "object": w[2]}, "t2i": r_t, "i2t": r_i,
