@@ -7,13 +7,9 @@ import importlib
 import importlib.util
 from types import ModuleType
 
+from geoseek.schemas.errors import MissingExtraError
 
-class MissingExtraError(ImportError):
-    """A feature's optional dependency is not installed; the message is one line naming the extra."""
-
-    def __init__(self, feature: str, extra: str, module: str) -> None:
-        super().__init__(f"{feature} need the '{extra}' extra: pip install 'geoseek[{extra}]'", name=module)
-        self.feature, self.extra = feature, extra
+__all__ = ["MissingExtraError", "require", "require_installed"]
 
 
 def require(module: str, extra: str, feature: str) -> ModuleType:

@@ -16,7 +16,7 @@ PKG = ROOT / "geoseek"
 # datasets/views -> indexer -> index -> search -> API -> ui; schemas is shared by all.
 ALLOWED = {
     "schemas": set(),
-    "extras": set(),
+    "extras": {"schemas"},
     "metrics": {"schemas"},
     "datasets": {"schemas"},
     "views": {"schemas", "datasets", "models"},

@@ -83,4 +83,8 @@ class BenchError(GeoSeekError, ValueError):
 
 
 class MissingExtraError(GeoSeekError, ImportError):
-    """A feature whose optional dependencies are not installed; the message names the extra."""
+    """A feature whose optional dependencies are not installed; the one-line message names the extra."""
+
+    def __init__(self, feature: str, extra: str, module: str) -> None:
+        super().__init__(f"{feature} need the '{extra}' extra: pip install 'geoseek[{extra}]'")
+        self.name, self.feature, self.extra = module, feature, extra
