@@ -30,5 +30,9 @@ class FaissStore:
         _, ids = text.index.search(np.ascontiguousarray(queries, np.float32), fetch)
         return np.unique(ids[ids >= 0]).astype(np.int64)
 
+    def view_vectors(self, level: str, image: int) -> np.ndarray:
+        d = self.state.levels[level]
+        return d.vectors[d.starts[image] : d.ends[image]].astype(np.float32)
+
     def close(self) -> None:
         pass

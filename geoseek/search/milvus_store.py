@@ -121,8 +121,9 @@ class MilvusStore:
     kind = "milvus"
 
     def __init__(self, client: Any, names: dict[str, str], grouped: dict[str, bool], sizes: dict[str, int],
-                 params: dict | None = None) -> None:
+                 params: dict | None = None, dim: int = 0) -> None:
         self.client = client
+        self.dim = dim
         self.names = names
         self.grouped = grouped  # levels with several views per image need group-by to count images
         self.sizes = sizes
@@ -148,9 +149,9 @@ class MilvusStore:
         names = collection_names(state, index_type)
         sizes = {lv: d.size for lv, d in state.levels.items()} | {"text": len(state.text.text_ids)}
         grouped = {lv: d.size > int((d.ends > d.starts).sum()) for lv, d in state.levels.items()}
-        store = cls(client, names, grouped, sizes, _search_params(index_type))
+        dim = state.levels["global"].vectors.shape[1]
+        store = cls(client, names, grouped, sizes, _search_params(index_type), dim)
         try:
-            dim = state.levels["global"].vectors.shape[1]
             for lv in state.levels:
                 store._ensure(names[lv], dim, index_type, lambda lv=lv: _view_rows(state, lv), sizes[lv], views=True)
             store._ensure(names["text"], dim, index_type, lambda: _text_rows(state), sizes["text"], views=False)
@@ -207,6 +208,15 @@ class MilvusStore:
             return np.zeros(0, np.int64)
         hits = self._search(self.names["text"], queries, n, "", [], {})
         return np.unique(np.array([h["id"] for per_query in hits for h in per_query], np.int64))
+
+    def view_vectors(self, level: str, image: int) -> np.ndarray:
+        name = self.names[level]
+        try:
+            rows = self.client.query(name, filter=f"image_idx == {int(image)}", output_fields=["row", "vector"])
+        except Exception as exc:  # noqa: BLE001
+            raise StoreError(f"Milvus search in {name} failed (reading image {image}'s views): {exc}") from exc
+        rows = sorted(rows, key=lambda r: r["row"])
+        return np.array([r["vector"] for r in rows], np.float32).reshape(len(rows), self.dim)
 
     def _search(self, name: str, queries: np.ndarray, n: int, expr: str, fields: list[str], extra: dict) -> list:
         try:

@@ -22,7 +22,6 @@ from geoseek.search.filters import Filters
 FAISS = "faiss"
 
 
-
 class VectorStore(Protocol):
     """Nearest-neighbour search over one index version's view levels and captions."""
 
@@ -37,6 +36,10 @@ class VectorStore(Protocol):
 
     def nearest_texts(self, queries: np.ndarray, n: int) -> np.ndarray:
         """Caption rows (unique, int64): the n best for each of ``queries`` (m, D) float32."""
+        ...
+
+    def view_vectors(self, level: str, image: int) -> np.ndarray:
+        """The stored vectors of one image's views at ``level``, in row order: (n_views, D) float32 ((0, D) if none)."""
         ...
 
     def close(self) -> None:

@@ -107,6 +107,18 @@ def stores(small_index, tmp_path_factory):
     milvus.close()
 
 
+def test_both_stores_return_an_images_stored_view_vectors(stores):
+    state, faiss_store, milvus, _ = stores
+    for level, d in state.levels.items():
+        counts = d.ends - d.starts
+        for image in [int(np.argmax(counts)), int(np.flatnonzero(counts)[0]), *np.flatnonzero(counts == 0)[:1].tolist()]:
+            want = d.vectors[d.starts[image] : d.ends[image]].astype(np.float32)  # float16 in memory, float32 in Milvus
+            for store in (faiss_store, milvus):
+                got = store.view_vectors(level, image)
+                assert got.dtype == np.float32 and got.shape == (int(counts[image]), d.vectors.shape[1])
+                np.testing.assert_array_equal(got, want)
+
+
 def _best_per_image(state: IndexState, level: str, q: np.ndarray, mask: np.ndarray) -> np.ndarray:
     d = state.levels[level]
     sims = np.where(mask, d.vectors.astype(np.float32) @ q, -np.inf)
