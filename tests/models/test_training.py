@@ -141,3 +141,28 @@ def test_resume_after_kill_continues_from_the_checkpoint(split_dataset, tiny_rn_
     assert [h["val_mR"] for h in history] == [h["val_mR"] for h in ref]
     a, b = _weights(killed / "last.pt"), _weights(full / "last.pt")
     assert a.keys() == b.keys() and all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
+
+
+def test_train_reads_images_from_image_dir(tmp_path, tiny_rn_config, monkeypatch):
+    """A dataset json kept apart from its images trains with --image-dir; without it, one clear error."""
+    from typer.testing import CliRunner
+
+    from geoseek.cli import app
+
+    archive = tmp_path / "archive"
+    dataset = make_split_archive(archive, n_train=8, n_val=8, n_test=0)
+    moved = tmp_path / "annotations" / "captions.json"
+    moved.parent.mkdir()
+    dataset.rename(moved)  # the images stay under archive/, no longer next to the json
+    monkeypatch.setattr("geoseek.cli.train.setup_logging", lambda verbose: None)  # leave this process's logging alone
+    args = ["train", "--data", str(moved), "--model", str(tiny_rn_config), "--epochs", "1", "--batch-size", "8",
+            "--device", "cpu", "--quiet"]
+    bad = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "bad")])
+    assert bad.exit_code == 2 and "--image-dir" in bad.output and "Traceback" not in bad.output
+    ok = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "run"), "--image-dir", str(archive)])
+    assert ok.exit_code == 0, ok.output
+    assert (tmp_path / "run" / "best.pt").is_file()
+    from geoseek.models.checkpoints import load_checkpoint
+
+    saved = load_checkpoint(tmp_path / "run" / "last.pt")["train"]["config"]
+    assert saved["image_dir"] == str(archive)

@@ -52,13 +52,14 @@ def _load_pixels(path: Path, size: int) -> np.ndarray:
 
 
 def load_split(dataset: str | Path, split: str, image_size: int, *, limit: int | None = None,
-               workers: int = 2) -> CaptionedImages:
+               workers: int = 2, image_dir: str | Path | None = None) -> CaptionedImages:
     """Read the ``split`` images of a Karpathy dataset.json with at least one caption.
 
-    ``limit`` keeps the first N images (tests, quick runs). Raises DatasetError when the split
-    is empty, so a typo in ``--split`` is not a silent no-op.
+    ``limit`` keeps the first N images (tests, quick runs). ``image_dir``: the folder holding the
+    json's images (default: found next to it, as `geoseek index` finds it). Raises DatasetError
+    when the split is empty, so a typo in ``--split`` is not a silent no-op.
     """
-    items, skipped = read_dataset(Path(dataset))
+    items, skipped = read_dataset(Path(dataset), Path(image_dir) if image_dir else None)
     chosen = [it for it in items if it.split == split and any(c.strip() for c in it.captions)]
     if limit is not None:
         chosen = chosen[:limit]

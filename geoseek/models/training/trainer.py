@@ -68,6 +68,7 @@ class TrainConfig:
     device: str = "auto"
     lock_text: bool = True  # the text tower is locked; its caption features are computed once
     workers: int = 2
+    image_dir: str | None = None  # the folder holding the dataset json's images (None: found next to the json)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -137,8 +138,10 @@ class Trainer:
         self.model.to(self.device)
         size = self.model.visual.image_size
         self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
-        self.train = load_split(cfg.dataset, cfg.train_split, self.image_size, limit=cfg.limit, workers=cfg.workers)
-        self.val = load_split(cfg.dataset, cfg.val_split, self.image_size, limit=cfg.limit, workers=cfg.workers)
+        self.train = load_split(cfg.dataset, cfg.train_split, self.image_size, limit=cfg.limit, workers=cfg.workers,
+                                image_dir=cfg.image_dir)
+        self.val = load_split(cfg.dataset, cfg.val_split, self.image_size, limit=cfg.limit, workers=cfg.workers,
+                              image_dir=cfg.image_dir)
         if len(self.train) < 2:
             raise ValueError(f"split '{cfg.train_split}' has {len(self.train)} image(s); contrastive training needs at least 2")
         self.model.eval()
