@@ -59,16 +59,22 @@ def rsicd_images(n: int, split: str | None = None) -> list[dict]:
     return entries[::step][:n]
 
 
-@pytest.fixture()
-def small_archive(tmp_path) -> Path:
-    """A real mini archive: 24 RSICD/AID chips with a dataset.json, as the user would have it."""
-    root = tmp_path / "archive"
-    entries = rsicd_images(24)
+def write_chip_archive(root: Path, n: int, name: str = "chips") -> list[dict]:
+    """Copy ``n`` real RSICD/AID chips under ``root`` with a ``root/dataset.json`` naming them; returns their entries."""
+    entries = rsicd_images(n)
     for e in entries:
         dst = root / e["filepath"]
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(RSICD / e["filepath"], dst)
-    (root / "dataset.json").write_text(json.dumps({"dataset": "mini", "images": entries}))
+    (root / "dataset.json").write_text(json.dumps({"dataset": name, "images": entries}))
+    return entries
+
+
+@pytest.fixture()
+def small_archive(tmp_path) -> Path:
+    """A real mini archive: 24 RSICD/AID chips with a dataset.json, as the user would have it."""
+    root = tmp_path / "archive"
+    write_chip_archive(root, 24, "mini")
     return root
 
 

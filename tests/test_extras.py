@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from geoseek.cli import app
 from geoseek.extras import MissingExtraError, require, require_installed
-from tests.conftest import ROOT, RSICD, rsicd_images
+from tests.conftest import ROOT, RSICD, rsicd_images, write_chip_archive
 
 
 def absent(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
@@ -50,11 +50,7 @@ def tiny_index(tmp_path_factory, tiny_vit_config) -> Path:
 
     base = tmp_path_factory.mktemp("extras")
     archive = base / "archive"
-    entries = rsicd_images(3)
-    for e in entries:
-        (archive / e["filepath"]).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(RSICD / e["filepath"], archive / e["filepath"])
-    (archive / "dataset.json").write_text(json.dumps({"dataset": "chips", "images": entries}))
+    write_chip_archive(archive, 3)
     run_index([archive / "dataset.json"], base / "ix", model=str(tiny_vit_config), device="cpu", progress=False)
     return base / "ix"
 

@@ -7,16 +7,22 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 
-from geoseek.cli.common import comma_list, open_engine, parse_weights, setup_logging, user_errors
+from geoseek.cli.common import (
+    DeviceOpt,
+    LevelsOpt,
+    WeightsOpt,
+    comma_list,
+    open_engine,
+    parse_weights,
+    setup_logging,
+    user_errors,
+)
 from geoseek.schemas.bench import MatchRule
 
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks through the real index and search engine.")
 
 # Options several bench commands share.
 DatasetOpt = Annotated[Path, typer.Option("--dataset", help="Karpathy-style dataset.json with the captions.")]
-LevelsOpt = Annotated[Optional[str], typer.Option(help="Comma list of levels; 'global' alone is the baseline.")]
-WeightsOpt = Annotated[Optional[str], typer.Option(help="Level weights g,r,o (default: the index manifest's).")]
-DeviceOpt = Annotated[str, typer.Option(help="auto | cpu | cuda (cpu also keeps FAISS on the CPU)")]
 OutOpt = Annotated[Optional[Path], typer.Option("--out", help="Also write the JSON result here.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 ImageDirOpt = Annotated[Optional[Path], typer.Option("--image-dir", help="Folder holding the dataset json's images "

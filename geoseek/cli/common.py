@@ -122,3 +122,5 @@ StoreOpt = Annotated[Optional[str], typer.Option(help="Vector store: faiss (defa
                      "milvus://host:port[?index=HNSW] or a Milvus Lite file path ending in .db.")]
 DeviceOpt = Annotated[str, typer.Option(help="auto | cpu | cuda (cpu also keeps FAISS on the CPU)")]
 IndexOpt = Annotated[Path, typer.Option("--index", help="Index directory.")]
+KOpt = Annotated[int, typer.Option("-k", help="Number of results.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object with a results list.")]

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from geoseek.cli.common import comma_list, fail, setup_logging, user_errors
+from geoseek.cli.common import IndexOpt, comma_list, fail, setup_logging, user_errors
 
 
 def index(
@@ -63,7 +63,7 @@ def index(
 
 
 def info(
-    index: Annotated[Path, typer.Option("--index", help="Index directory.")],
+    index: IndexOpt,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     catalog: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL of the catalog.")] = None,
 ) -> None:

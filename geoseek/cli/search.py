@@ -9,6 +9,9 @@ import typer
 from geoseek.cli.common import (
     BboxOpt,
     DeviceOpt,
+    IndexOpt,
+    JsonOpt,
+    KOpt,
     LevelsOpt,
     StoreOpt,
     WeightsOpt,
@@ -27,8 +30,8 @@ search_app = typer.Typer(no_args_is_help=True, help="Search an index by text or 
 @search_app.command("text")
 def search_text(
     query: Annotated[str, typer.Argument(help="What to look for, in words.")],
-    index: Annotated[Path, typer.Option("--index", help="Index directory.")],
-    k: Annotated[int, typer.Option("-k", help="Number of results.")] = 10,
+    index: IndexOpt,
+    k: KOpt = 10,
     levels: LevelsOpt = None,
     weights: WeightsOpt = None,
     bbox: BboxOpt = None,
@@ -38,7 +41,7 @@ def search_text(
     refine: Annotated[bool, typer.Option("--refine", help="Zoom refine the top hits.")] = False,
     device: DeviceOpt = "auto",
     store: StoreOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with a results list.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Text -> image search with hierarchical fusion."""
     setup_logging(False)
@@ -52,15 +55,15 @@ def search_text(
 @search_app.command("image")
 def search_image(
     image: Annotated[str, typer.Argument(help="An image file, or the id of an indexed image.")],
-    index: Annotated[Path, typer.Option("--index", help="Index directory.")],
+    index: IndexOpt,
     target: Annotated[str, typer.Option(help="images (similar images) | texts (captions)")] = "images",
-    k: Annotated[int, typer.Option("-k", help="Number of results.")] = 10,
+    k: KOpt = 10,
     levels: LevelsOpt = None,
     weights: WeightsOpt = None,
     bbox: BboxOpt = None,
     device: DeviceOpt = "auto",
     store: StoreOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with a results list.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Image -> image or image -> text search, by file or by indexed image id."""
     setup_logging(False)

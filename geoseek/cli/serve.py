@@ -2,21 +2,28 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from geoseek.cli.common import StoreOpt, fail, published, setup_logging, user_errors
+from geoseek.cli.common import (
+    DeviceOpt,
+    IndexOpt,
+    StoreOpt,
+    fail,
+    published,
+    setup_logging,
+    user_errors,
+)
 
 store_app = typer.Typer(no_args_is_help=True, help="Vector stores other than the index's own FAISS files.")
 
 
 def serve(
-    index: Annotated[Path, typer.Option("--index", help="Index directory.")],
+    index: IndexOpt,
     host: Annotated[str, typer.Option(help="Bind address (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
-    device: Annotated[str, typer.Option(help="auto | cpu | cuda (cpu also keeps FAISS on the CPU)")] = "auto",
+    device: DeviceOpt = "auto",
     catalog: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL of the catalog.")] = None,
     store: StoreOpt = None,
     api_key: Annotated[Optional[str], typer.Option(envvar="GEOSEEK_API_KEY", help="Require this X-API-Key header.")] = None,
@@ -41,7 +48,7 @@ def serve(
 
 
 def store_sync(
-    index: Annotated[Path, typer.Option("--index", help="Index directory.")],
+    index: IndexOpt,
     store: Annotated[str, typer.Option(help="milvus://host:port[?index=...] or a Milvus Lite file path ending in .db.")],
     catalog: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL of the catalog.")] = None,
 ) -> None:

@@ -11,6 +11,7 @@ import typer
 
 from geoseek.cli.common import fail, setup_logging, user_errors
 
+
 def default_examples() -> Path:
     """The demo sample: ./examples when it is there, else the examples/ of the source checkout this package runs
     from (an installed wheel has none: then --examples DIR is needed)."""

@@ -68,9 +68,8 @@ def requested_levels(job: IndexJob) -> list[Level] | None:
         raise IndexSettingsError(f"--levels: {exc}") from None
 
 
-def resolve_settings(catalog: Catalog, job: IndexJob) -> IndexSettings:
-    """Options given now, else those the index was built with, else defaults; conflicts are errors."""
-    stored = stored_settings(catalog)
+def resolve_settings(stored: IndexSettings | None, job: IndexJob) -> IndexSettings:
+    """Options given now, else those the index was built with (``stored``), else defaults; conflicts are errors."""
     base = stored or IndexSettings()
     levels = requested_levels(job) or base.levels
     chosen = IndexSettings(model=job.model or base.model, levels=levels, dris=job.dris or base.dris,
@@ -206,13 +205,14 @@ def run_job(job: IndexJob, encoder: Encoder | None = None) -> IndexReport:
         held.enter_context(catalog.writer_lock(str(idx.root.resolve()), job.wait_s))
         check_catalog_identity(idx, catalog)
         idx.clean_leftovers({s.name for s in catalog.shards()})
-        settings = resolve_settings(catalog, job)
+        stored = stored_settings(catalog)
+        settings = resolve_settings(stored, job)
         hashed = _hash_items(items, catalog.known_file_ids())
         todo, already = hashed.new, hashed.already
         skipped += hashed.skipped
         if encoder is None:
             encoder = load_encoder(settings.model, device=job.device, batch_size=job.batch_size)
-        check_model(stored_settings(catalog), settings, encoder)
+        check_model(stored, settings, encoder)
         settings = settings.model_copy(update={"model_id": encoder.id, "model_checksum": encoder.checksum})
         info = ModelInfo(spec=settings.model, id=encoder.id, dim=encoder.dim, image_size=encoder.image_size, checksum=encoder.checksum)
         log.info("%d new image(s), %d already indexed, %d skipped so far", len(todo), already, len(skipped))

@@ -3,8 +3,6 @@ and two georeferenced Joplin tiles with capture dates (2011 and 2020)."""
 from __future__ import annotations
 
 import io
-import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +10,7 @@ import pytest
 from PIL import Image
 
 from geoseek.indexer import run_index
-from tests.conftest import JOPLIN, RSICD, rsicd_images
+from tests.conftest import JOPLIN, write_chip_archive
 
 TILE_A = "tile_31500-5137.tif"
 TILE_B = "tile_33548-6161.tif"
@@ -41,11 +39,7 @@ def _dated_tile(src: Path, dst: Path, when: str) -> None:
 
 def build_small_index(base: Path, spec: str) -> SmallIndex:
     archive = base / "archive"
-    entries = rsicd_images(12)
-    for e in entries:
-        (archive / e["filepath"]).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(RSICD / e["filepath"], archive / e["filepath"])
-    (archive / "dataset.json").write_text(json.dumps({"dataset": "chips", "images": entries}))
+    entries = write_chip_archive(archive, 12)
     chip0 = archive / entries[0]["filepath"]
     dup_dir = base / "dup"
     dup_dir.mkdir()
