@@ -134,6 +134,9 @@ class MilvusStore:
     def open(cls, spec: str, state: VersionData) -> "MilvusStore":
         """Connect, and create and fill this version's collections unless they are complete already."""
         MilvusClient = require("pymilvus", "milvus", "Milvus stores").MilvusClient
+        # pymilvus imports scipy.sparse on its first search; the engine searches levels on several threads,
+        # and two threads importing it at once can see it half-initialised. Import it here, once.
+        import scipy.sparse  # noqa: F401
 
         uri, index_type = parse_uri(spec)
         lite = "://" not in uri
