@@ -1,12 +1,14 @@
 """End to end in a real browser: Debian's chromium, headless, driven by Playwright, on the demo sample.
 
 The API and the UI run as real servers on 127.0.0.1 over an index of examples/ built with the
-shipped default model (what `geoseek demo` serves). Screenshots go to docs/screenshots/ (linked
-from the README).
+shipped default model (what `geoseek demo` serves). Screenshots go to a temporary folder, or to the
+folder named by GEOSEEK_SCREENSHOTS_DIR: `make screenshots` points it at docs/screenshots/ (tracked,
+linked from the README), so a plain test run never rewrites them.
 """
 from __future__ import annotations
 
 import io
+import os
 import shutil
 from pathlib import Path
 
@@ -22,8 +24,18 @@ pytestmark = pytest.mark.slow  # starts servers or processes end to end (`pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-SHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    """Where the screenshots go: $GEOSEEK_SCREENSHOTS_DIR if set (`make screenshots`), else a temporary folder."""
+    folder = os.environ.get("GEOSEEK_SCREENSHOTS_DIR")
+    if not folder:
+        return tmp_path_factory.mktemp("screenshots")
+    path = Path(folder).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +68,8 @@ def result_images(page) -> list:
     return page.locator("[data-testid='stImage'] img").all()
 
 
-def test_text_query_shows_thumbnails_with_boxes(page, demo_urls):
+def test_text_query_shows_thumbnails_with_boxes(page, demo_urls, shots):
     _, ui = demo_urls
-    SHOTS.mkdir(parents=True, exist_ok=True)
     page.goto(ui)
     page.get_by_text("captions ·").first.wait_for()  # the sidebar has reached the API
     page.get_by_label("Describe what you are looking for").fill("many planes are parked near a terminal")
@@ -71,19 +82,19 @@ def test_text_query_shows_thumbnails_with_boxes(page, demo_urls):
     with_boxes = sum(box_pixels(page.request.get(img.get_attribute("src")).body()) > 0 for img in imgs[:12])
     assert with_boxes >= 6, with_boxes
     assert page.get_by_text("fused").count() >= 12
-    page.screenshot(path=str(SHOTS / "text-search.png"), full_page=False)
-    _open_details(page, "Georeference and metadata", "details.png")
+    page.screenshot(path=str(shots / "text-search.png"), full_page=False)
+    _open_details(page, "Georeference and metadata", shots / "details.png")
 
 
-def _open_details(page, shows: str, shot: str) -> None:
+def _open_details(page, shows: str, shot: Path) -> None:
     """Open the first hit's details, wait until ``shows`` is on the page, screenshot it as ``shot``."""
     page.get_by_role("button", name="Details").first.click()
     page.get_by_text(shows).wait_for()
     page.get_by_text("Details ·").scroll_into_view_if_needed()
-    page.screenshot(path=str(SHOTS / shot), full_page=False)
+    page.screenshot(path=str(shot), full_page=False)
 
 
-def test_scene_query_shows_the_map_and_the_dris_tree(page, demo_urls):
+def test_scene_query_shows_the_map_and_the_dris_tree(page, demo_urls, shots):
     _, ui = demo_urls
     page.goto(ui)
     page.get_by_label("Describe what you are looking for").fill("houses destroyed by a tornado")
@@ -92,10 +103,10 @@ def test_scene_query_shows_the_map_and_the_dris_tree(page, demo_urls):
     page.get_by_label("Describe what you are looking for").click()
     page.keyboard.press("Enter")
     page.get_by_text("1 georeferenced result").wait_for()
-    _open_details(page, "EPSG:4326", "scene-details.png")
+    _open_details(page, "EPSG:4326", shots / "scene-details.png")
 
 
-def test_upload_finds_similar_images_and_captions(page, demo_urls):
+def test_upload_finds_similar_images_and_captions(page, demo_urls, shots):
     _, ui = demo_urls
     page.goto(ui)
     page.get_by_role("tab", name="Search by image").click()
@@ -107,4 +118,4 @@ def test_upload_finds_similar_images_and_captions(page, demo_urls):
     page.locator("[data-testid='stDataFrame']").first.wait_for()
     page.locator("[data-testid='stImage'] img").nth(8).wait_for()
     assert len(result_images(page)) >= 9  # the upload preview + the similar images
-    page.screenshot(path=str(SHOTS / "image-search.png"), full_page=True)
+    page.screenshot(path=str(shots / "image-search.png"), full_page=True)
