@@ -40,6 +40,7 @@ class SourceItem:
     captions: list[str] = field(default_factory=list)
     split: str | None = None
     extra: dict = field(default_factory=dict)
+    root: Path | None = None  # the source folder it was found under (SRC folder, archive root, a file's folder)
 
     @property
     def display_path(self) -> str:
@@ -162,7 +163,7 @@ def read_dataset(path: Path, image_dir: Path | None = None, splits: list[str] | 
         if e.empty:
             skipped.append(SkippedInput(path=f"{path}#images[{e.index}]",
                                         reason=f"{e.empty} empty caption(s) for {e.rel} not indexed"))
-        items.append(SourceItem((full,), collection, e.captions, e.split, e.extra))
+        items.append(SourceItem((full,), collection, e.captions, e.split, e.extra, root=root))
     return items, skipped
 
 
@@ -265,6 +266,8 @@ def _read_source(src: Path, mosaic: bool, splits: list[str] | None, image_dir: P
     """One SRC argument -> (items, skipped); ``splits`` applies to sources that have splits."""
     if src.is_dir():
         items, skipped = read_image_folder(src, mosaic)
+        for it in items:
+            it.root = src
         if any(it.split is not None for it in items):  # a folder without split folders is kept whole
             keep = check_splits(str(src), [it.split for it in items], splits)
             items = [it for it, k in zip(items, keep) if k]
@@ -272,7 +275,7 @@ def _read_source(src: Path, mosaic: bool, splits: list[str] | None, image_dir: P
     if src.suffix.lower() == ".json":
         return read_dataset(src, image_dir, splits)
     if src.is_file() or src.suffix.lower() in IMAGE_SUFFIXES:
-        return [SourceItem((src,), src.resolve().parent.name, _sidecar_captions(src))], []
+        return [SourceItem((src,), src.resolve().parent.name, _sidecar_captions(src), root=src.parent)], []
     return [], [SkippedInput(path=str(src), reason="file not found")]
 
 

@@ -12,6 +12,17 @@ from geoseek.models import Encoder
 from geoseek.views.embed import VIEW_COLUMNS, EmbeddedImage
 
 
+def _row_extra(item: SourceItem) -> dict:
+    """The catalog row's ``extra``: the item's own, a mosaic's tile paths, and the source root it came from
+    (``source_root``, as given to the indexer: the API shows paths relative to it)."""
+    extra = dict(item.extra)
+    if len(item.paths) > 1:
+        extra["tiles"] = [str(x) for x in item.paths]
+    if item.root is not None:
+        extra["source_root"] = str(item.root)
+    return extra
+
+
 class ShardBuffer:
     """Accumulates embedded images and writes/commits them as one shard."""
 
@@ -77,7 +88,7 @@ class ShardBuffer:
                 bounds=list(g.bounds) if g else None, bounds_wgs84=list(g.bounds_wgs84) if g else None,
                 gsd=list(g.gsd) if g else None, datetime=p.datetime, n_global=e.counts["global"],
                 n_region=e.counts["region"], n_object=e.counts["object"], shard=name,
-                extra={**p.item.extra, "tiles": [str(x) for x in p.item.paths]} if len(p.item.paths) > 1 else p.item.extra))
+                extra=_row_extra(p.item)))
         tvecs = self._encode_texts(texts["text"])
         write_shard(self.idx.shards, name, views, vvecs, texts, tvecs, self.encoder.dim)
         self.catalog.commit_shard(ShardRow(name=name, n_images=len(images), n_views=len(vvecs), n_captions=len(captions)),

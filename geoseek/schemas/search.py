@@ -1,34 +1,96 @@
 """Search requests and responses, shared by the engine, the CLI, the API and the UI."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from geoseek.schemas.levels import LEVELS, Level, LevelWeights, parse_levels
 
 MAX_QUERY_CHARS = 1000
 MAX_K = 1000
+MAX_COLLECTIONS = 100  # entries of a request's ``collections`` list
+MAX_COLLECTION_CHARS = 200  # characters of one collection name
+
+# C0 and C1 control characters (Unicode category Cc) but tab, newline and carriage return, and
+# lone surrogates (not text; they cannot be encoded).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_LINE_BREAKS = re.compile("[\t\n\r]")
+
+
+def check_clean(value: str, name: str) -> str:
+    """``value`` unchanged, or ValueError('<name> contains control characters') for C0/C1 controls other
+    than tab, newline and carriage return (and for unpaired surrogates)."""
+    if _CONTROL.search(value):
+        raise ValueError(f"{name} contains control characters")
+    if _SURROGATE.search(value):
+        raise ValueError(f"{name} contains unpaired surrogates (not valid text)")
+    return value
+
+
+def _clean_collection(value: str) -> str:
+    if _LINE_BREAKS.search(value):
+        raise ValueError("collection names contain control characters")
+    return check_clean(value, "collection names")
+
+
+CollectionName = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=MAX_COLLECTION_CHARS),
+                           AfterValidator(_clean_collection)]
+
+
+StrictNumber = Annotated[float, Field(strict=True)]  # an int or a float; not a bool, not a string
 
 
 class TextSearchRequest(BaseModel):
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="Natural-language query.")
-    k: int = Field(10, ge=1, le=MAX_K)
-    levels: list[Level] = Field(default_factory=lambda: list(LEVELS))
+    """POST /v1/search/text. Types are strict (no ``true`` for k, no ``"5"``, no ``"yes"`` for refine);
+    ``start``/``end`` are ISO 8601 strings; lists are capped; control characters are refused."""
+
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, strict=True,
+                       description="Natural-language query; tabs and line breaks count as spaces, other control "
+                                   "characters are refused.")
+    k: int = Field(10, ge=1, le=MAX_K, strict=True)
+    levels: list[Level] = Field(default_factory=lambda: list(LEVELS), max_length=len(LEVELS))
     weights: LevelWeights | None = None
-    bbox: tuple[float, float, float, float] | None = Field(None, description="WGS84 minx, miny, maxx, maxy")
-    start: datetime | None = None
-    end: datetime | None = None
-    collections: list[str] = Field(default_factory=list)
-    refine: bool = Field(False, description="Zoom refine: split the best region of the top hits and rescore.")
+    bbox: tuple[StrictNumber, StrictNumber, StrictNumber, StrictNumber] | None = Field(
+        None, description="WGS84 minx, miny, maxx, maxy")
+    start: datetime | None = Field(None, description="Only images acquired at or after (ISO 8601).")
+    end: datetime | None = Field(None, description="Only images acquired at or before (ISO 8601).")
+    collections: list[CollectionName] = Field(default_factory=list, max_length=MAX_COLLECTIONS)
+    refine: bool = Field(False, strict=True, description="Zoom refine: split the best region of the top hits and rescore.")
 
     @field_validator("query")
     @classmethod
     def _not_blank(cls, v: str) -> str:
+        v = _LINE_BREAKS.sub(" ", check_clean(v, "query"))
         if not v.strip():
             raise ValueError("query is blank")
         return v.strip()
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _iso_string(cls, v: object) -> object:
+        if v is not None and not isinstance(v, (str, datetime)):
+            raise ValueError("must be an ISO 8601 datetime string")
+        return v
+
+    @field_validator("weights", mode="before")
+    @classmethod
+    def _numeric_weights(cls, v: object) -> object:
+        if isinstance(v, dict):
+            if set(v) - set(LEVELS):
+                raise ValueError(f"weights takes only the keys {', '.join(LEVELS)}")
+            if any(isinstance(w, bool) or not isinstance(w, (int, float)) for w in v.values()):
+                raise ValueError("weights must be numbers")
+        return v
 
     @field_validator("levels")
     @classmethod
@@ -62,9 +124,11 @@ class ImageHit(BaseModel):
 class TextHit(BaseModel):
     text_id: str
     text: str
-    image_id: str
+    image_id: str  # the image of this caption (the best-scoring one when several images carry the same text)
     score: float
     level_scores: dict[str, float]
+    count: int = Field(1, description="Captions in the index with this same text (case, spacing and a trailing "
+                                      "full stop ignored); image->text returns each text once.")
 
 
 class SearchResponse(BaseModel):

@@ -1,9 +1,15 @@
-"""API settings, from arguments or GEOSEEK_* environment variables (pydantic-settings)."""
+"""API settings, from arguments or GEOSEEK_* environment variables (pydantic-settings).
+
+What the API exposes is set here (and documented in README, "Exposing the API"): the API key, CORS
+origins, the upload and crop caps, and how image paths are shown (``paths``).
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from geoseek.search.api.exposure import PathMode
 
 
 class ApiSettings(BaseSettings):
@@ -17,3 +23,6 @@ class ApiSettings(BaseSettings):
     cors_origins: list[str] = []  # CORS is off unless origins are listed
     max_upload_bytes: int = 20 * 1024 * 1024
     max_crop_side: int = 2048
+    # How image paths appear in responses and error messages: relative to the source folder they
+    # were indexed from (default), hidden (empty strings), or absolute as in the catalog.
+    paths: PathMode = "relative"

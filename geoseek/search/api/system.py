@@ -4,7 +4,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from geoseek.schemas.api import Health, Stats
-from geoseek.search.api.deps import EngineDep
+from geoseek.search.api.deps import EngineDep, SettingsDep, paths_of
+from geoseek.search.api.exposure import scrub_strings
 
 router = APIRouter(prefix="/v1", tags=["system"])
 
@@ -15,9 +16,11 @@ def health(engine: EngineDep) -> Health:
 
 
 @router.get("/stats", response_model=Stats)
-def stats(engine: EngineDep) -> Stats:
+def stats(engine: EngineDep, settings: SettingsDep) -> Stats:
     state = engine.state()
     m = state.manifest
+    # A model spec may be a local file (a config JSON, a checkpoint): shown like any other server path.
+    model = scrub_strings(m.model.model_dump(), paths_of(engine, settings))
     return Stats(version=m.version, levels=m.levels, images=m.images, captions=m.captions, views=m.views.model_dump(by_alias=True),
-                 model=m.model.model_dump(), indices={k: v.model_dump() for k, v in m.indices.items()},
+                 model=model, indices={k: v.model_dump() for k, v in m.indices.items()},
                  fusion=m.fusion.model_dump(by_alias=True), store=state.vector_store.kind)
