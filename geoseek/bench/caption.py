@@ -109,7 +109,8 @@ def caption_benchmark(index: Path, dataset: Path, split: str = "test", levels: l
     row_of = {tid: r for r, tid in enumerate(pool.text_ids)}
     chosen, top1, used = [], [], None
     for iid in tqdm(references, desc="captioning", disable=not progress, leave=False):
-        used = engine.search_image(files[iid].read_bytes(), target="texts", k=candidates, levels=levels, weights=weights)
+        used = engine.search_image(files[iid].read_bytes(), target="texts", k=candidates, levels=levels, weights=weights,
+                                    distinct=False)
         if used.version != state.version:
             raise BenchError(f"{index} moved from version {state.version} to {used.version} during the run; run again")
         rows = [row_of[hit.text_id] for hit in used.results]

@@ -118,7 +118,7 @@ def recall_benchmark(index: Path, dataset: Path, split: str = "test", levels: li
     rel_i2t = []
     captioned = list(dict.fromkeys(iid for _, iid in entries))  # an image without captions can never hit
     for iid in tqdm(captioned, desc="image->text", disable=not progress, leave=False):
-        resp = engine.search_image(iid, target="texts", k=k, levels=levels, weights=weights)
+        resp = engine.search_image(iid, target="texts", k=k, levels=levels, weights=weights, distinct=False)
         row = [hit.image_id == iid for hit in resp.results]
         rel_i2t.append(row + [False] * (k - len(row)))
     t2i, i2t = recall_at_k(np.array(rel_t2i)), recall_at_k(np.array(rel_i2t))

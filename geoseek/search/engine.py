@@ -1,8 +1,9 @@
 """The search engine: text->image, image->text and image->image over one index directory.
 
 Read-only. Each request takes the current IndexState once and uses it throughout, so when a new
-index version is published the engine loads it and swaps one reference: a request sees the old
-version or the new one, never a mix, and no restart is needed.
+index version is published the engine loads (and warms) it on a background thread and then swaps
+one reference: a request sees the old version or the new one, never a mix, no request waits for the
+load, and no restart is needed.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from geoseek.search.fusion import LevelScores, fuse, rescore_level, weighted_sum
 from geoseek.search.query import QueryViews, encode_query_image, indexed_image_views
 from geoseek.search.refine import refine_hits
 from geoseek.search.state import IndexState
+from geoseek.search.texts import first_distinct
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,8 @@ class SearchEngine:
         self.root = Path(index)
         self.catalog_url = catalog_url
         self.store_spec = store
-        self._lock = threading.Lock()  # version reloads
+        self._lock = threading.Lock()  # held by the one background version loader while it runs
+        self._loader: threading.Thread | None = None
         self._model_lock = threading.Lock()
         self._gpu = device != "cpu"  # `--device cpu` keeps FAISS on the CPU too
         self._state = state or IndexState.load(self.root, catalog_url, store, gpu=self._gpu)
@@ -80,27 +83,63 @@ class SearchEngine:
 
     # -- state ---------------------------------------------------------------------------
     def state(self) -> IndexState:
-        """The current version's state, reloading first if CURRENT has moved."""
+        """The current version's state. When CURRENT has moved, the new version is loaded and warmed on
+        a background thread and swapped in when ready; until then every request (this one included)
+        is answered from the old version, so no request waits for a load."""
         state = self._state
         if self._fixed:
             return state
         current = IndexDir(self.root).current()
         if current and current != state.version and time.monotonic() >= self._retry_at:
-            # One request loads the new version; the others keep answering from the old one meanwhile.
-            if self._lock.acquire(blocking=False):
-                try:
-                    if self._state.version != current:
-                        new = IndexState.load(self.root, self.catalog_url, self.store_spec, gpu=self._gpu)
-                        old, self._state = self._state, new
-                        log.info("switched to index version %s", current)
-                        _retire(old)
-                except Exception:  # noqa: BLE001 - a broken new version must not take the service down
-                    log.exception("could not load index version %s; still serving %s", current, state.version)
-                    self._retry_at = time.monotonic() + 10.0
-                finally:
-                    self._lock.release()
-                state = self._state
+            self._load_in_background(current)
         return state
+
+    def _load_in_background(self, version: str) -> None:
+        """Start one loader thread for ``version`` unless one is running (it holds ``_lock`` throughout)."""
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._loader = threading.Thread(target=self._load_and_swap, args=(version,), daemon=True,
+                                            name="geoseek-version-loader")
+            self._loader.start()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _load_and_swap(self, version: str) -> None:
+        try:
+            if self._state.version == version:
+                return
+            started = time.perf_counter()
+            new = IndexState.load(self.root, self.catalog_url, self.store_spec, gpu=self._gpu)
+            self._warm(new)
+            old, self._state = self._state, new
+            log.info("switched to index version %s (loaded and warmed in %.1f s in the background)", new.version,
+                     time.perf_counter() - started)
+            _retire(old)
+        except Exception:  # noqa: BLE001 - a broken new version must not take the service down
+            log.exception("could not load index version %s; still serving %s", version, self._state.version)
+            self._retry_at = time.monotonic() + 10.0
+        finally:
+            self._lock.release()
+
+    def wait_for_version(self, timeout: float = 60.0) -> str:
+        """Block until a version load started by ``state()`` has finished (tests, scripts); the version served."""
+        self.state()
+        if self._loader is not None:
+            self._loader.join(timeout)
+        return self._state.version
+
+    def _warm(self, state: IndexState) -> None:
+        """One throw-away text->image and image->text search on a loaded version, so that its first real
+        request finds FAISS pages mapped and per-version caches built."""
+        levels = list(state.manifest.levels)
+        q = np.zeros((1, state.manifest.model.dim), np.float32)
+        q[0, 0] = 1.0
+        views = QueryViews({lv: q for lv in levels})
+        weights = state.manifest.fusion.normalised(levels)
+        self._rank_images(state, views, 10, levels, weights, Filters())
+        self._rank_texts(state, views, 10, levels, weights)
 
     @property
     def encoder(self) -> Encoder:
@@ -205,8 +244,10 @@ class SearchEngine:
         return state, encode_query_image(image, self.encoder, state.manifest), None
 
     def search_image(self, image: bytes | str, target: str = "images", k: int = 10, levels: list[str] | None = None,
-                     weights: LevelWeights | None = None, filters: Filters | None = None) -> SearchResponse:
-        """Image -> image (similar images; an indexed query image is left out) or image -> text (captions)."""
+                     weights: LevelWeights | None = None, filters: Filters | None = None,
+                     distinct: bool = True) -> SearchResponse:
+        """Image -> image (similar images; an indexed query image is left out) or image -> text (captions;
+        ``distinct``: one hit per caption text, the default; False returns every carrier)."""
         start = time.perf_counter()
         if target not in ("images", "texts"):
             raise QueryError(f"target must be 'images' or 'texts'; got '{target}'")
@@ -218,20 +259,34 @@ class SearchEngine:
         if target == "images":
             results = self._rank_images(state, views, k, levels, w, filters or Filters(), exclude=own)
         else:
-            results = self._rank_texts(state, views, k, levels, w)
+            results = self._rank_texts(state, views, k, levels, w, distinct)
         return SearchResponse(version=state.version, levels=levels, weights=w, took_ms=1000 * (time.perf_counter() - start),
                               results=results)
 
     def _rank_texts(self, state: IndexState, views: QueryViews, k: int, levels: list[str],
-                    weights: dict[str, float]) -> list[TextHit]:
+                    weights: dict[str, float], distinct: bool = True) -> list[TextHit]:
+        """The k best captions; ``distinct``: one hit per caption text (with how many captions share it),
+        widening the candidate search until k distinct texts are found or the gallery is exhausted."""
         text = state.text
-        if not len(text.text_ids):
+        n_texts = len(text.text_ids)
+        if not n_texts:
             return []
-        cands = np.unique(np.concatenate([state.vector_store.nearest_texts(views.by_level[lv], CANDIDATES_PER_K * k)
-                                          for lv in levels]))
-        vecs = text.vectors[cands].astype(np.float32)
-        pooled = {lv: (vecs @ views.by_level[lv].T).max(axis=1) for lv in levels}
-        fused = weighted_sum(pooled, weights)
-        order = np.argsort(-fused, kind="stable")[:k]
-        return [TextHit(text_id=text.text_ids[c], text=text.texts[c], image_id=text.image_ids[c], score=float(fused[j]),
-                        level_scores={lv: float(pooled[lv][j]) for lv in levels}) for j, c in ((j, cands[j]) for j in order)]
+        depth = CANDIDATES_PER_K * k
+        while True:
+            cands = np.unique(np.concatenate([state.vector_store.nearest_texts(views.by_level[lv], min(depth, n_texts))
+                                              for lv in levels]))
+            vecs = text.vectors[cands].astype(np.float32)
+            pooled = {lv: (vecs @ views.by_level[lv].T).max(axis=1) for lv in levels}
+            fused = weighted_sum(pooled, weights)
+            order = np.argsort(-fused, kind="stable")
+            if not distinct:
+                picked = [(int(j), 1) for j in order[:k]]
+                break
+            by_row = {int(cands[j]): int(j) for j in order}
+            picked = [(by_row[row], n) for row, n in first_distinct([int(cands[j]) for j in order], text, k)]
+            if len(picked) >= k or depth >= n_texts:
+                break
+            depth *= 4
+        return [TextHit(text_id=text.text_ids[cands[j]], text=text.texts[cands[j]], image_id=text.image_ids[cands[j]],
+                        score=float(fused[j]), level_scores={lv: float(pooled[lv][j]) for lv in levels}, count=n)
+                for j, n in picked]

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from geoseek.index.version import VersionData
 from geoseek.schemas.errors import FilterError  # noqa: F401 - raised here, re-exported
+
+if TYPE_CHECKING:  # the CLI parses filters without loading FAISS, Arrow and the catalog
+    from geoseek.index.version import VersionData
 
 
 @dataclass(frozen=True)
@@ -41,13 +44,14 @@ class Filters:
 
 
 def parse_bbox(text: str) -> tuple[float, float, float, float]:
-    """'minx,miny,maxx,maxy' -> floats (validated by Filters)."""
+    """'minx,miny,maxx,maxy' -> floats (validated by Filters); the error repeats at most 60 characters of ``text``."""
+    shown = text if len(text) <= 60 else text[:60] + "…"
     try:
         parts = tuple(float(v) for v in text.split(","))
     except ValueError:
-        raise FilterError(f"bbox '{text}' must be four comma-separated numbers minx,miny,maxx,maxy") from None
+        raise FilterError(f"bbox '{shown}' must be four comma-separated numbers minx,miny,maxx,maxy") from None
     if len(parts) != 4:
-        raise FilterError(f"bbox '{text}' must be four comma-separated numbers minx,miny,maxx,maxy")
+        raise FilterError(f"bbox '{shown}' must be four comma-separated numbers minx,miny,maxx,maxy")
     return parts  # type: ignore[return-value]
 
 

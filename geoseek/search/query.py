@@ -57,7 +57,7 @@ def _suffix_for(data: bytes) -> str:
 def encode_query_image(data: bytes, encoder: Encoder, manifest: IndexManifest) -> QueryViews:
     """Validate (same checks as indexing: bombs, band layout, truncation), plan views, encode them."""
     if not data:
-        raise QueryImageError("empty upload")
+        raise QueryImageError("the query image is empty (0 bytes)")
     _check_pixels(data)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"query{_suffix_for(data)}"

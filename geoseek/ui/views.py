@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from geoseek.ui.client import ApiClient, ApiError
+from geoseek.client import ApiClient, ApiError
 from geoseek.ui.draw import DEPTH, OBJECT, REGION, hit_overlay, views_overlay
 
 COLUMNS = 4
@@ -57,17 +57,14 @@ def image_grid(api: str, hits: list[dict], key: str) -> None:
 
 
 def caption_list(hits: list[dict]) -> None:
-    """Image->text results: each distinct caption once (archives repeat captions across images), with its
-    best fused and per-level scores and how many of the returned hits carried it."""
+    """Image->text results: each distinct caption once (the API groups captions that archives repeat
+    across images), with its fused and per-level scores and how many captions in the index carry it."""
     if not hits:
         st.info("No captions in this index.")
         return
-    rows: dict[str, dict] = {}
-    for h in hits:  # best first: the first occurrence of a caption holds its best scores
-        row = rows.setdefault(h["text"], {"caption": h["text"], "fused": round(h["score"], 3),
-                                          **{lv: round(s, 3) for lv, s in h["level_scores"].items()}, "hits": 0})
-        row["hits"] += 1
-    st.dataframe(list(rows.values()), hide_index=True, width="stretch")
+    rows = [{"caption": h["text"], "fused": round(h["score"], 3), **{lv: round(s, 3) for lv, s in h["level_scores"].items()},
+             "in index": h.get("count", 1)} for h in hits]
+    st.dataframe(rows, hide_index=True, width="stretch")
 
 
 def results_map(hits: list[dict]) -> None:

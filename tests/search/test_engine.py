@@ -17,6 +17,7 @@ from geoseek.search import (
     SearchEngine,
     UnknownImageError,
 )
+from geoseek.search.texts import caption_key
 from tests.conftest import RSICD
 from tests.search.conftest import SmallIndex, build_small_index
 
@@ -81,8 +82,14 @@ def test_image_to_text_matches_brute_force(engine, small_index):
     st = engine.state()
     views = engine.query_views(small_index.chip0.read_bytes())[1]
     sims = (st.text.vectors.astype(np.float32) @ views.by_level["global"].T).max(axis=1)
-    best = np.argsort(-sims, kind="stable")[:5]
-    assert [h.text_id for h in resp.results] == [st.text.text_ids[i] for i in best]
+    every = np.argsort(-sims, kind="stable")
+    raw = engine.search_image(small_index.chip0.read_bytes(), target="texts", k=5, levels=["global"], distinct=False)
+    assert [h.text_id for h in raw.results] == [st.text.text_ids[i] for i in every[:5]]
+    keys = [caption_key(t) for t in st.text.texts]
+    distinct = [i for n, i in enumerate(every) if keys[i] not in {keys[j] for j in every[:n]}][:5]
+    assert [h.text_id for h in resp.results] == [st.text.text_ids[i] for i in distinct]
+    assert len({caption_key(h.text) for h in resp.results}) == 5
+    assert [h.count for h in resp.results] == [keys.count(keys[i]) for i in distinct]
     assert all(h.text and h.image_id for h in resp.results)
     fused = engine.search_image(small_index.chip0.read_bytes(), target="texts", k=5)
     assert len(fused.results) == 5 and fused.levels == ["global", "region", "object"]
@@ -162,7 +169,7 @@ def test_bad_image_queries(engine, tmp_path):
         engine.search_image("no-such-image-id")
     with pytest.raises(QueryImageError, match="not a readable image"):
         engine.search_image(b"plain text, not an image")
-    with pytest.raises(QueryImageError, match="empty upload"):
+    with pytest.raises(QueryImageError, match="empty"):
         engine.search_image(b"")
     expected = make_bad_inputs(tmp_path)
     for name in ("bomb.png", "rgba.png", "truncated.jpg", "sixteen_bit.tif"):
@@ -246,3 +253,37 @@ def test_filters_with_caption_targets_and_huge_uploads_are_refused(engine, tmp_p
     _png_with_header_size(tmp_path / "huge.png", 9000, 9000)
     with pytest.raises(QueryImageError, match="limit for queries"):
         engine.search_image((tmp_path / "huge.png").read_bytes())
+
+
+def test_a_new_version_loads_in_the_background_and_no_request_waits(engine, monkeypatch):
+    import dataclasses
+    import time
+
+    from geoseek.index.layout import IndexDir
+    from geoseek.search.state import IndexState
+
+    eng = SearchEngine(engine.root, device="cpu", encoder=engine.encoder)
+    old = eng.state()
+    gate = threading.Event()
+    real_load = IndexState.load
+
+    def slow_load(*args, **kwargs):
+        gate.wait(30)  # the load takes as long as the test wants
+        return dataclasses.replace(real_load(*args, **kwargs), version="v0099")
+
+    monkeypatch.setattr(IndexState, "load", classmethod(lambda cls, *a, **kw: slow_load(*a, **kw)))
+    class Moved(IndexDir):  # what the engine sees: CURRENT names a new version
+        def current(self) -> str:
+            return "v0099"
+
+    monkeypatch.setattr("geoseek.search.engine.IndexDir", Moved)
+    took = []
+    for _ in range(5):  # while the new version loads, requests answer at once, from the old one
+        t0 = time.perf_counter()
+        assert eng.search_text("houses", k=3).version == old.version
+        took.append(time.perf_counter() - t0)
+    assert max(took) < 5 and eng._loader is not None and eng._loader.is_alive()
+    gate.set()
+    assert eng.wait_for_version(60) == "v0099"
+    assert eng.search_text("houses", k=3).version == "v0099"
+    assert not eng._loader.is_alive()

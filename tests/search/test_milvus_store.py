@@ -341,6 +341,8 @@ def test_a_new_index_version_gets_its_own_collections_and_the_old_store_is_close
     extra.mkdir()
     shutil.copy(RSICD / "images" / "Beach" / "beach_1.jpg", extra / "beach_1.jpg")
     run_index([extra], small.root, model=str(tiny_vit_config), device="cpu", progress=False)
+    assert eng.search_text("a beach", k=50).version == old.version  # answered while the new one loads
+    assert eng.wait_for_version(120) != old.version
     resp = eng.search_text("a beach", k=50)
     new = eng.state()
     assert resp.version == new.version != old.version and len(resp.results) == 16

@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from geoseek.cli.launch import APP, free_port
 from geoseek.ui.app import parse_bbox
-from geoseek.ui.client import ApiClient, ApiError
+from geoseek.client import ApiClient, ApiError
 from tests.conftest import RSICD, rsicd_images
 
 SCENE_BBOX = "-94.4934,37.0706,-94.4889,37.0750"  # inside the Joplin tile's footprint
@@ -108,9 +108,10 @@ def test_upload_finds_similar_images_and_captions(app, api_url):
     assert res["images"]["results"][0]["path"].endswith(chip["filename"])
     direct = ApiClient(api_url).search_image(data, chip["filename"], "texts", k=12, weights=res["texts"]["weights"])
     assert [h["text_id"] for h in res["texts"]["results"]] == [h["text_id"] for h in direct["results"]]
-    shown = app.dataframe[0].value  # each distinct caption once, with how many hits carried it
-    assert list(shown["caption"]) == list(dict.fromkeys(h["text"] for h in direct["results"]))
-    assert shown["hits"].sum() == len(direct["results"])
+    shown = app.dataframe[0].value  # each distinct caption once, with how many captions in the index carry it
+    assert list(shown["caption"]) == [h["text"] for h in direct["results"]]
+    assert len(set(shown["caption"])) == len(shown)
+    assert list(shown["in index"]) == [h["count"] for h in direct["results"]]
 
 
 def test_upload_of_a_non_image_is_a_readable_error(app):

@@ -12,7 +12,15 @@ from geoseek.schemas import LevelWeights
 from geoseek.schemas.api import ErrorBody
 from geoseek.schemas.errors import LevelError
 from geoseek.schemas.search import MAX_K, SearchResponse, TextSearchRequest
-from geoseek.search.api.deps import EngineDep, SettingsDep
+from geoseek.search.api.deps import (
+    MAX_ID_CHARS,
+    EngineDep,
+    FormInt,
+    SettingsDep,
+    clean,
+    paths_of,
+)
+from geoseek.search.api.exposure import clip, public_response
 from geoseek.search.filters import Filters, parse_bbox
 
 router = APIRouter(prefix="/v1/search", tags=["search"])
@@ -21,11 +29,12 @@ ERRORS = {400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 404: {"model": E
 
 
 @router.post("/text", response_model=SearchResponse, responses=ERRORS)
-async def search_text(req: TextSearchRequest, engine: EngineDep) -> SearchResponse:
+async def search_text(req: TextSearchRequest, engine: EngineDep, settings: SettingsDep) -> SearchResponse:
     """Text -> image with hierarchical fusion. `levels: ["global"]` is the global-only baseline."""
     filters = Filters(bbox=req.bbox, start=req.start, end=req.end, collections=tuple(req.collections))
-    return await run_in_threadpool(engine.search_text, req.query, k=req.k, levels=list(req.levels), weights=req.weights,
+    resp = await run_in_threadpool(engine.search_text, req.query, k=req.k, levels=list(req.levels), weights=req.weights,
                                    filters=filters, refine=req.refine)
+    return public_response(resp, paths_of(engine, settings))
 
 
 async def _read_capped(upload: UploadFile, cap: int) -> bytes:
@@ -41,14 +50,18 @@ async def search_image(
     engine: EngineDep,
     settings: SettingsDep,
     file: Annotated[UploadFile | None, File(description="Query image (JPEG, PNG, WebP, BMP, TIFF).")] = None,
-    image_id: Annotated[str | None, Form(max_length=64, description="Or: the id of an indexed image.")] = None,
+    image_id: Annotated[str | None, Form(max_length=MAX_ID_CHARS, description="Or: the id of an indexed image."),
+                        clean("image_id")] = None,
     target: Annotated[Literal["images", "texts"], Form()] = "images",
-    k: Annotated[int, Form(ge=1, le=MAX_K)] = 10,
-    levels: Annotated[str | None, Form(max_length=40, description="Comma list, e.g. global,region,object")] = None,
-    weights: Annotated[str | None, Form(max_length=60, description="g,r,o")] = None,
-    bbox: Annotated[str | None, Form(max_length=120, description="WGS84 minx,miny,maxx,maxy")] = None,
+    k: Annotated[int, Form(ge=1, le=MAX_K, description="Decimal digits."), FormInt] = 10,
+    levels: Annotated[str | None, Form(max_length=40, description="Comma list, e.g. global,region,object"),
+                      clean("levels")] = None,
+    weights: Annotated[str | None, Form(max_length=60, description="g,r,o"), clean("weights")] = None,
+    bbox: Annotated[str | None, Form(max_length=120, description="WGS84 minx,miny,maxx,maxy"), clean("bbox")] = None,
     start: Annotated[datetime | None, Form(description="Only images acquired at or after (ISO 8601).")] = None,
     end: Annotated[datetime | None, Form(description="Only images acquired at or before (ISO 8601).")] = None,
+    distinct: Annotated[bool, Form(description="target=texts: each caption text once, with its `count` (default); "
+                                               "false returns every caption that carries it.")] = True,
 ) -> SearchResponse:
     """Similar images (`target=images`) or captions (`target=texts`) for an uploaded image or an indexed image id."""
     ctype = request.headers.get("content-type", "")
@@ -58,7 +71,7 @@ async def search_image(
         raise HTTPException(422, "give exactly one of 'file' or 'image_id'")
     if file is not None:
         if file.content_type and not (file.content_type.startswith("image/") or file.content_type == "application/octet-stream"):
-            raise HTTPException(415, f"file content type '{file.content_type}' is not an image")
+            raise HTTPException(415, f"file content type '{clip(file.content_type, 60)}' is not an image")
         query: bytes | str = await _read_capped(file, settings.max_upload_bytes)
     else:
         query = image_id
@@ -67,5 +80,6 @@ async def search_image(
         w = LevelWeights.parse(weights, "weights") if weights else None
     except LevelError as exc:  # a malformed form field, like any other invalid field: 422
         raise HTTPException(422, str(exc)) from None
-    return await asyncio.to_thread(engine.search_image, query, target=target, k=k, levels=levels, weights=w,
-                                   filters=filters)
+    resp = await asyncio.to_thread(engine.search_image, query, target=target, k=k, levels=levels, weights=w,
+                                   filters=filters, distinct=distinct)
+    return public_response(resp, paths_of(engine, settings))
