@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import faiss
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 import geoseek
 from geoseek.datasets.sources import SourceItem, content_ids, discover
@@ -103,12 +104,12 @@ class HashedItems:
     known_captions: dict[str, SourceItem] = field(default_factory=dict)  # image id -> item, for new captions
 
 
-def _hash_items(items: list[SourceItem], known: dict[str, str]) -> HashedItems:
+def _hash_items(items: list[SourceItem], known: dict[str, str], progress: bool = True) -> HashedItems:
     """Content ids of new items, merging captions of duplicates. ``known``: file id -> indexed image id."""
     fresh: dict[str, SourceItem] = {}
     out = HashedItems()
     skipped = out.skipped
-    for item in tqdm(items, desc="hashing", unit="file", leave=False, disable=len(items) < 1000):
+    for item in tqdm(items, desc="hashing", unit="file", leave=False, disable=not progress or len(items) < 1000):
         try:
             iid, file_ids = content_ids(item.paths)
         except OSError as exc:
@@ -131,6 +132,29 @@ def _hash_items(items: list[SourceItem], known: dict[str, str]) -> HashedItems:
             fresh[iid] = item
     out.new = [(item, iid) for iid, item in fresh.items()]
     return out
+
+
+def progress_logging(progress: bool) -> AbstractContextManager[None]:
+    """While progress bars may be shown, console log records are written above them (tqdm.write), not onto them."""
+    return logging_redirect_tqdm() if progress else nullcontext()
+
+
+class IndexingProgress:
+    """The indexing bar. It counts every input of the run (indexed, already indexed, skipped), so a finished run
+    shows n/n; its postfix says how many were skipped."""
+
+    def __init__(self, total: int, done: int, skipped: int, enabled: bool) -> None:
+        self.bar = tqdm(total=total, initial=done, unit="img", desc="indexing", disable=not enabled,
+                        postfix={"skipped": skipped})
+
+    def advance(self, done: int, skipped: int, views_per_s: float | None = None) -> None:
+        """Move the bar to ``done`` inputs handled, ``skipped`` of them skipped."""
+        rate = {} if views_per_s is None else {"views_per_s": f"{views_per_s:.1f}"}
+        self.bar.set_postfix({"skipped": skipped} | rate, refresh=False)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def check_catalog_identity(idx: IndexDir, catalog: Catalog) -> None:
@@ -203,11 +227,12 @@ def run_job(job: IndexJob, encoder: Encoder | None = None) -> IndexReport:
     with idx.lock(job.wait_s), ExitStack() as held:
         catalog = Catalog(job.catalog_url or idx.default_catalog_url)
         held.enter_context(catalog.writer_lock(str(idx.root.resolve()), job.wait_s))
+        held.enter_context(progress_logging(job.progress))
         check_catalog_identity(idx, catalog)
         idx.clean_leftovers({s.name for s in catalog.shards()})
         stored = stored_settings(catalog)
         settings = resolve_settings(stored, job)
-        hashed = _hash_items(items, catalog.known_file_ids())
+        hashed = _hash_items(items, catalog.known_file_ids(), job.progress)
         todo, already = hashed.new, hashed.already
         skipped += hashed.skipped
         if encoder is None:
@@ -221,15 +246,19 @@ def run_job(job: IndexJob, encoder: Encoder | None = None) -> IndexReport:
         if hashed.known_captions and (n := buffer.add_captions(hashed.known_captions)):
             log.info("%d new caption(s) for already-indexed images", n)
         views = indexed = 0
-        bar = tqdm(total=len(todo), unit="img", desc="indexing", disable=not job.progress or not todo)
+        # Every input counts: those skipped (now or while preparing) and those already indexed too.
+        bar = IndexingProgress(len(todo) + already + len(skipped), already + len(skipped), len(skipped),
+                               job.progress and bool(todo))
+        rate = None
         for embedded in make_engine(job, encoder, settings).embedded(todo, skipped):
             buffer.add(embedded)
             indexed += len(embedded)
-            bar.update(len(embedded))
             if len(buffer.images) >= job.shard_size:
                 views += buffer.flush()
-                bar.set_postfix(views_per_s=f"{views / max(1e-9, time.perf_counter() - start):.1f}")
+                rate = views / max(1e-9, time.perf_counter() - start)
+            bar.advance(already + indexed + len(skipped), len(skipped), rate)
         views += buffer.flush()
+        bar.advance(already + indexed + len(skipped), len(skipped), rate)  # inputs skipped after the last batch
         bar.close()
         catalog.record_skipped(skipped)
         version = idx.current()
