@@ -24,9 +24,10 @@ ALLOWED = {
     "index": {"schemas", "extras"},
     "indexer": {"schemas", "datasets", "views", "models", "index", "extras"},
     "search": {"schemas", "datasets", "views", "models", "index", "extras"},
-    "ui": {"schemas"},
+    "client": set(),
+    "ui": {"schemas", "client"},
     "bench": {"schemas", "metrics", "datasets", "views", "models", "index", "indexer", "search", "extras"},
-    "cli": {"schemas", "metrics", "datasets", "views", "models", "index", "indexer", "search", "ui", "bench", "extras"},
+    "cli": {"schemas", "metrics", "datasets", "views", "models", "index", "indexer", "search", "ui", "bench", "extras", "client"},
 }
 
 

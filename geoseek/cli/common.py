@@ -73,15 +73,26 @@ def parse_weights(value: Optional[str]):
         return LevelWeights.parse(value)
 
 
-def parse_filters(bbox: Optional[str], start: Optional[str], end: Optional[str], collection: Optional[list[str]]):
-    """``--bbox/--start/--end/--collection`` -> search Filters."""
+def parse_when(value: Optional[str], option: str):
+    """An ISO 8601 date or datetime option (``--start``/``--end``) -> datetime; a bad one is an ``error:`` line."""
     from datetime import datetime
 
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.strip())
+    except ValueError:
+        fail(f"{option} '{value[:40]}' is not a date: expected ISO 8601, e.g. 2011-05-22 or 2011-05-22T17:00:00")
+
+
+def parse_filters(bbox: Optional[str], start: Optional[str], end: Optional[str], collection: Optional[list[str]]):
+    """``--bbox/--start/--end/--collection`` -> search Filters."""
     from geoseek.search import Filters, parse_bbox
 
+    when = parse_when(start, "--start"), parse_when(end, "--end")
     with user_errors():
-        return Filters(bbox=parse_bbox(bbox) if bbox else None, start=datetime.fromisoformat(start) if start else None,
-                       end=datetime.fromisoformat(end) if end else None, collections=tuple(collection or ()))
+        return Filters(bbox=parse_bbox(bbox) if bbox else None, start=when[0], end=when[1],
+                       collections=tuple(collection or ()))
 
 
 def print_results(resp, as_json: bool) -> None:

@@ -120,8 +120,11 @@ def demo(
         wait_until_up(f"{api}/v1/health", procs[0], 180, "geoseek serve")
         procs.append(start_ui(api, ui_port, logs / "ui.log"))
         wait_until_up(f"http://127.0.0.1:{ui_port}/_stcore/health", procs[1], 120, "streamlit")
+        from geoseek.ui.demo_queries import demo_query_texts
+
         _serve_until_interrupted(procs, [f"GeoSeek demo: open http://127.0.0.1:{ui_port}",
-                                         f"API: {api}/docs  (Ctrl-C stops both)"])
+                                         f"API: {api}/docs  (Ctrl-C stops both)",
+                                         "Try: " + " · ".join(f'"{q}"' for q in demo_query_texts())])
     except LaunchError as exc:
         stop(*procs)
         fail(f"{exc}; see {index / 'demo-logs'}")

@@ -12,12 +12,12 @@ from datetime import date
 
 import streamlit as st
 
-from geoseek.ui.client import ApiClient, ApiError
+from geoseek.client import ApiClient, ApiError
+from geoseek.ui.demo_queries import demo_query_texts
 from geoseek.ui.views import caption_list, client_for, detail, image_grid, results_map
 
 DEFAULT_API = "http://127.0.0.1:8000"
-EXAMPLES = ["storage tanks next to a river", "many planes are parked near a terminal", "a baseball field",
-            "damaged houses and debris"]
+EXAMPLES = demo_query_texts()  # checked against the demo sample by tests/ui/test_demo_queries.py
 
 
 def default_api() -> str:

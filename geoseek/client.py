@@ -1,11 +1,12 @@
-"""The UI's HTTP client for the GeoSeek API: every call returns parsed JSON/bytes or raises ApiError.
+"""The HTTP client of the GeoSeek API: every call returns parsed JSON/bytes or raises ApiError.
 
-The UI never loads models or indices; everything it shows comes through these calls.
+The UI and ``geoseek search --api`` use it: neither loads models or indices; everything they show
+comes through these calls.
 """
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import httpx
@@ -28,15 +29,22 @@ def _detail(resp: httpx.Response) -> str:
     return str(detail)
 
 
+def _when(value: date | datetime, end: bool) -> str:
+    """ISO 8601 as the API takes it: a datetime as given, a date as the whole day (``end`` inclusive)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return f"{value.isoformat()}T{'23:59:59' if end else '00:00:00'}"
+
+
 def _filter_fields(bbox: tuple[float, float, float, float] | None, start: date | None, end: date | None) -> dict[str, str]:
-    """Filter fields as the API takes them; dates are whole days (``end`` inclusive)."""
+    """Filter fields as the API takes them; dates are whole days (``end`` inclusive), datetimes exact."""
     out = {}
     if bbox:
         out["bbox"] = ",".join(str(v) for v in bbox)
     if start:
-        out["start"] = f"{start.isoformat()}T00:00:00"
+        out["start"] = _when(start, end=False)
     if end:
-        out["end"] = f"{end.isoformat()}T23:59:59"
+        out["end"] = _when(end, end=True)
     return out
 
 
@@ -64,9 +72,11 @@ class ApiClient:
 
     def search_text(self, query: str, k: int = 12, levels: list[str] | None = None, weights: dict | None = None,
                     bbox: tuple[float, float, float, float] | None = None, start: date | None = None,
-                    end: date | None = None, refine: bool = False) -> dict:
-        """POST /v1/search/text; dates are whole days (``end`` inclusive)."""
+                    end: date | None = None, refine: bool = False, collections: list[str] | None = None) -> dict:
+        """POST /v1/search/text; dates are whole days (``end`` inclusive), datetimes exact."""
         body: dict[str, Any] = {"query": query, "k": k, "refine": refine}
+        if collections:
+            body["collections"] = list(collections)
         if levels:
             body["levels"] = levels
         if weights:
@@ -79,12 +89,14 @@ class ApiClient:
     def search_image(self, data: bytes, filename: str, target: str = "images", k: int = 12,
                      levels: list[str] | None = None, weights: dict | None = None,
                      bbox: tuple[float, float, float, float] | None = None, start: date | None = None,
-                     end: date | None = None, image_id: str | None = None) -> dict:
+                     end: date | None = None, image_id: str | None = None, distinct: bool = True) -> dict:
         """POST /v1/search/image with an uploaded file (or an indexed image id when ``data`` is empty).
 
         The bbox and date filters apply to similar images only (captions carry no place or date).
         """
         form: dict[str, str] = {"target": target, "k": str(k)}
+        if not distinct:
+            form["distinct"] = "false"
         if levels:
             form["levels"] = ",".join(levels)
         if weights:
