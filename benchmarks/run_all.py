@@ -23,6 +23,8 @@ Steps (each writes its JSON under benchmarks/results/; all use the shipped defau
   speed       `geoseek bench speed` on the RSICD test index and on a five-scene index
   engines     benchmarks/engines.py: `geoseek index --engine local` vs `--engine ray`
   stores      benchmarks/stores.py: FAISS vs Milvus Lite as the store of the RSICD test index
+  switch      benchmarks/version_switch.py: 16 clients x 50 requests on `geoseek serve` while two new
+              versions are published (errors, latency around each switch, one version per response)
   summary     benchmarks/summary.py: benchmarks/README.md and the PNG plots
 
 Every step shells out to the same `geoseek` commands a user runs. Steps run in the order above;
@@ -50,7 +52,7 @@ JOPLIN = DATA / "joplin_xview2"
 SCENES = [JOPLIN / "post_mosaic_3072x2048.jpg", JOPLIN / "pre_mosaic_2048x2048.jpg",
           *sorted((DATA / "dota_samples" / "images").iterdir())]
 LOCALISE_QUERIES = ["buildings", "houses destroyed by a tornado", "a road"]
-STEPS = ["rsicd", "similar", "scenes", "dris", "throughput", "full_index", "recall", "caption", "localise", "speed", "engines", "stores", "summary"]
+STEPS = ["rsicd", "similar", "scenes", "dris", "throughput", "full_index", "recall", "caption", "localise", "speed", "engines", "stores", "switch", "summary"]
 
 
 def run(*args: str | Path) -> str:
@@ -227,6 +229,7 @@ def main() -> int:
         "speed": step_speed,
         "engines": lambda w: script("engines.py"),
         "stores": lambda w: script("stores.py", "--index", test_index(w)),
+        "switch": lambda w: script("version_switch.py", "--work", w / "switch"),
         "summary": lambda w: script("summary.py"),
     }
     started = time.perf_counter()

@@ -297,6 +297,19 @@ def scaling_sections(eng: dict | None, st: dict | None, out: list[str]) -> None:
         out.append("")
 
 
+def switch_section(sw: dict, out: list[str]) -> None:
+    """Version switches under load (benchmarks/version_switch.py)."""
+    lat = sw["latency_incl_text_encoding"]
+    rows = [[s["version"], s["first_answer_after_publish_s"], s["requests_in_window"], s["max_ms_in_window"],
+             s["max_over_run_p95"]] for s in sw["switches"]]
+    out += ["## Version switches under load (`benchmarks/version_switch.py`)", "",
+            f"{sw['what']}. {sw['requests']} requests, {sw['errors']} errors, p50 / p95 {lat['p50_ms']} / {lat['p95_ms']} ms; "
+            f"responses not wholly from one version: {sw['responses_not_wholly_one_version']}; clients that saw an "
+            f"older version after a newer one: {sw['clients_seeing_an_older_version_after_a_newer']}.", "",
+            table(["new version", "first answer after publish (s)", "requests in the window", "max ms in the window",
+                   "max / run p95"], rows), ""]
+
+
 def main() -> int:
     rec, mini = load("recall_rsicd_aid150_test.json"), load("default_model_recall.json")
     tune, official = load("tune_fusion_rsicd_aid150_val.json"), load("recall_rsicd_official_test.json")
@@ -353,6 +366,8 @@ def main() -> int:
     other_sections(load("dris_joplin.json"), load("throughput.json"), load("full_index_rsicd_aid150.json"),
                    load("search_latency.json"), out)
     scaling_sections(load("engines.json"), load("stores.json"), out)
+    if sw := load("version_switch.json"):
+        switch_section(sw, out)
     out += ["`search_example_rsicd.json`: one text query through the CLI and through a real server, with its hits.", ""]
     if missing:
         out += ["Missing (run the step in run_all.py): " + ", ".join(missing), ""]
