@@ -187,21 +187,46 @@ def _tiff_header(path: Path):
         return None
 
 
-def _touch(a: tuple, b: tuple, tol: float) -> bool:
-    return a[0] <= b[2] + tol and b[0] <= a[2] + tol and a[1] <= b[3] + tol and b[1] <= a[3] + tol
+def _overlap(a: tuple, b: tuple, tol: float) -> bool:
+    """Whether two (left, bottom, right, top) boxes share more than a sliver of area."""
+    return min(a[2], b[2]) - max(a[0], b[0]) > tol and min(a[3], b[3]) - max(a[1], b[1]) > tol
+
+
+def _edge_adjacent(a: tuple, b: tuple, tol: float) -> bool:
+    """Whether two boxes share a stretch of edge (not only a corner) without overlapping."""
+    side_by_side = (abs(a[2] - b[0]) <= tol or abs(b[2] - a[0]) <= tol) and min(a[3], b[3]) - max(a[1], b[1]) > tol
+    stacked = (abs(a[3] - b[1]) <= tol or abs(b[3] - a[1]) <= tol) and min(a[2], b[2]) - max(a[0], b[0]) > tol
+    return side_by_side or stacked
+
+
+def _aligned(a: tuple, b: tuple, resx: float, resy: float) -> bool:
+    """Whether two boxes lie on one pixel grid: their corners are whole pixels apart."""
+    dx, dy = (a[0] - b[0]) / resx, (a[3] - b[3]) / resy
+    return abs(dx - round(dx)) < 0.01 and abs(dy - round(dy)) < 0.01
 
 
 def group_tiles(tiffs: list[Path]) -> list[tuple[Path, ...]]:
-    """Group GeoTIFFs with one CRS and pixel size whose bounds touch into scenes (connected components)."""
+    """Group GeoTIFFs into scenes: tiles of one grid (same CRS, pixel size and alignment) that are
+    edge-adjacent and do not overlap form one scene (connected components).
+
+    Rasters that overlap another raster of the same grid are co-located: another date, another
+    product of the same footprint. Each stays an image of its own, because a mosaic would show
+    only one of them and silently drop the other's pixels. Rasters on other grids (another CRS or
+    pixel size, e.g. a pan band beside multispectral bands) never join a scene.
+    """
     headers = {p: _tiff_header(p) for p in tiffs}
     groups: list[tuple[Path, ...]] = [(p,) for p, h in headers.items() if h is None]
     by_grid: dict[tuple, list[Path]] = {}
     for p, h in headers.items():
         if h is not None:
             by_grid.setdefault(h[:3], []).append(p)
-    for key, paths in by_grid.items():
-        tol = 0.5 * min(key[1], key[2])
-        parent = {p: p for p in paths}
+    for (_, resx, resy), paths in by_grid.items():
+        tol = 0.5 * min(resx, resy)
+        box = {p: headers[p][3] for p in paths}
+        co_located = {a for a in paths for b in paths if a != b and _overlap(box[a], box[b], tol)}
+        groups += [(p,) for p in paths if p in co_located]
+        tiles = [p for p in paths if p not in co_located]
+        parent = {p: p for p in tiles}
 
         def find(p: Path) -> Path:
             while parent[p] != p:
@@ -209,12 +234,12 @@ def group_tiles(tiffs: list[Path]) -> list[tuple[Path, ...]]:
                 p = parent[p]
             return p
 
-        for i, a in enumerate(paths):
-            for b in paths[i + 1 :]:
-                if _touch(headers[a][3], headers[b][3], tol):
+        for i, a in enumerate(tiles):
+            for b in tiles[i + 1 :]:
+                if _edge_adjacent(box[a], box[b], tol) and _aligned(box[a], box[b], resx, resy):
                     parent[find(a)] = find(b)
         comps: dict[Path, list[Path]] = {}
-        for p in paths:
+        for p in tiles:
             comps.setdefault(find(p), []).append(p)
         groups += [tuple(sorted(c)) for c in comps.values()]
     return sorted(groups)
