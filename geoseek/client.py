@@ -48,6 +48,10 @@ def _filter_fields(bbox: tuple[float, float, float, float] | None, start: date |
     return out
 
 
+def _accept(geojson: bool) -> dict[str, str]:
+    return {"Accept": "application/geo+json"} if geojson else {}
+
+
 class ApiClient:
     """Synchronous client of one GeoSeek API base URL (e.g. http://127.0.0.1:8000)."""
 
@@ -72,8 +76,10 @@ class ApiClient:
 
     def search_text(self, query: str, k: int = 12, levels: list[str] | None = None, weights: dict | None = None,
                     bbox: tuple[float, float, float, float] | None = None, start: date | None = None,
-                    end: date | None = None, refine: bool = False, collections: list[str] | None = None) -> dict:
-        """POST /v1/search/text; dates are whole days (``end`` inclusive), datetimes exact."""
+                    end: date | None = None, refine: bool = False, collections: list[str] | None = None,
+                    geojson: bool = False) -> dict:
+        """POST /v1/search/text; dates are whole days (``end`` inclusive), datetimes exact; ``geojson``:
+        the GeoJSON FeatureCollection of the hits instead of the SearchResponse."""
         body: dict[str, Any] = {"query": query, "k": k, "refine": refine}
         if collections:
             body["collections"] = list(collections)
@@ -84,12 +90,13 @@ class ApiClient:
         body.update(_filter_fields(None, start, end))
         if bbox:
             body["bbox"] = list(bbox)
-        return self._call("POST", "/v1/search/text", json=body).json()
+        return self._call("POST", "/v1/search/text", json=body, headers=_accept(geojson)).json()
 
     def search_image(self, data: bytes, filename: str, target: str = "images", k: int = 12,
                      levels: list[str] | None = None, weights: dict | None = None,
                      bbox: tuple[float, float, float, float] | None = None, start: date | None = None,
-                     end: date | None = None, image_id: str | None = None, distinct: bool = True) -> dict:
+                     end: date | None = None, image_id: str | None = None, distinct: bool = True,
+                     geojson: bool = False) -> dict:
         """POST /v1/search/image with an uploaded file (or an indexed image id when ``data`` is empty).
 
         The bbox and date filters apply to similar images only (captions carry no place or date).
@@ -104,8 +111,8 @@ class ApiClient:
         if target == "images":
             form.update(_filter_fields(bbox, start, end))
         if image_id:
-            return self._call("POST", "/v1/search/image", data={**form, "image_id": image_id}).json()
-        return self._call("POST", "/v1/search/image", data=form,
+            return self._call("POST", "/v1/search/image", data={**form, "image_id": image_id}, headers=_accept(geojson)).json()
+        return self._call("POST", "/v1/search/image", data=form, headers=_accept(geojson),
                           files={"file": (filename, data, "application/octet-stream")}).json()
 
     def image(self, image_id: str) -> dict:

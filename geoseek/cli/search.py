@@ -34,6 +34,33 @@ ApiOpt = Annotated[Optional[str], typer.Option(
                   "setting when --index is not given). Same output, no model loaded here.")]
 ApiKeyOpt = Annotated[Optional[str], typer.Option("--api-key", envvar="GEOSEEK_API_KEY",
                                                   help="X-API-Key for --api (or GEOSEEK_API_KEY).")]
+FormatOpt = Annotated[Optional[str], typer.Option(
+    "--format", help="text (default) | json (as --json) | geojson: a FeatureCollection of the georeferenced hits' "
+                     "footprints and best region and object boxes in WGS84, for a GIS.")]
+FORMATS = ("text", "json", "geojson")
+
+
+def _format(fmt: Optional[str], as_json: bool) -> str:
+    if fmt is not None and fmt not in FORMATS:
+        fail(f"--format must be one of {', '.join(FORMATS)}; got '{fmt[:40]}'")
+    return fmt or ("json" if as_json else "text")
+
+
+def _print(resp, fmt: str, images=None) -> None:
+    """Print a SearchResponse as text or JSON, or (``geojson``) its FeatureCollection over ``images``."""
+    if fmt != "geojson":
+        print_results(resp, fmt == "json")
+        return
+    import json
+
+    from geoseek.search.geojson import feature_collection
+
+    with user_errors():
+        fc = resp if isinstance(resp, dict) else feature_collection(resp, images)
+    typer.echo(json.dumps(fc))
+    if fc["not_georeferenced"]:
+        typer.echo(f"{fc['not_georeferenced']} of {fc['hits']} hit(s) have no georeference and are not in the GeoJSON",
+                   err=True)
 
 
 def _where(index: Optional[Path], api: Optional[str], store: Optional[str]) -> Optional[str]:
@@ -56,14 +83,16 @@ def _client(url: str, api_key: Optional[str]):
 
 
 def _remote(call, *args, **kwargs):
-    """One API call parsed into a SearchResponse; an API error is an ``error:`` line (exit 2)."""
+    """One API call parsed into a SearchResponse (a GeoJSON dict as it is, with ``geojson=True``);
+    an API error is an ``error:`` line (exit 2)."""
     from geoseek.client import ApiError
     from geoseek.schemas.search import SearchResponse
 
     try:
-        return SearchResponse.model_validate(call(*args, **kwargs))
+        body = call(*args, **kwargs)
     except ApiError as exc:
         fail(str(exc))
+    return body if kwargs.get("geojson") else SearchResponse.model_validate(body)
 
 
 def _check_gallery(resp, target: str) -> None:
@@ -90,20 +119,22 @@ def search_text(
     api: ApiOpt = None,
     api_key: ApiKeyOpt = None,
     as_json: JsonOpt = False,
+    fmt: FormatOpt = None,
 ) -> None:
     """Text -> image search with hierarchical fusion."""
     setup_logging(False)
-    url = _where(index, api, store)
+    url, fmt = _where(index, api, store), _format(fmt, as_json)
     w, filters = parse_weights(weights), parse_filters(bbox, start, end, collection)
     if url is not None:
         resp = _remote(_client(url, api_key).search_text, query, k=k, levels=comma_list(levels),
                        weights=w.as_dict() if w else None, bbox=filters.bbox, start=filters.start, end=filters.end,
-                       refine=refine, collections=list(filters.collections))
-    else:
-        engine = open_engine(index, device, store)
-        with user_errors():
-            resp = engine.search_text(query, k=k, levels=levels, weights=w, filters=filters, refine=refine)
-    print_results(resp, as_json)
+                       refine=refine, collections=list(filters.collections), geojson=fmt == "geojson")
+        _print(resp, fmt)
+        return
+    engine = open_engine(index, device, store)
+    with user_errors():
+        resp = engine.search_text(query, k=k, levels=levels, weights=w, filters=filters, refine=refine)
+    _print(resp, fmt, engine.state().images)
 
 
 @search_app.command("image")
@@ -120,12 +151,15 @@ def search_image(
     api: ApiOpt = None,
     api_key: ApiKeyOpt = None,
     as_json: JsonOpt = False,
+    fmt: FormatOpt = None,
 ) -> None:
     """Image -> image or image -> text search, by file or by indexed image id."""
     setup_logging(False)
     from geoseek.schemas.errors import UnknownImageError
 
-    url = _where(index, api, store)
+    url, fmt = _where(index, api, store), _format(fmt, as_json)
+    if fmt == "geojson" and target == "texts":
+        fail("--format geojson is for image results; captions (--target texts) have no footprint")
     if target not in ("images", "texts"):
         fail(f"--target must be 'images' or 'texts'; got '{target[:40]}'")
     path = Path(image)
@@ -133,17 +167,20 @@ def search_image(
     if data is not None and not data:
         fail(f"{image} is an empty file (0 bytes), not an image")
     w, filters = parse_weights(weights), parse_filters(bbox, None, None, None)
+    images = None
     if url is not None:
         resp = _remote(_client(url, api_key).search_image, data or b"", path.name, target, k=k, levels=comma_list(levels),
                        weights=w.as_dict() if w else None, bbox=filters.bbox,
-                       image_id=None if data is not None else image)
+                       image_id=None if data is not None else image, geojson=fmt == "geojson")
     else:
         engine = open_engine(index, device, store)
+        images = engine.state().images
         with user_errors():
             try:
                 resp = engine.search_image(data if data is not None else image, target=target, k=k, levels=levels,
                                            weights=w, filters=filters)
             except UnknownImageError:
                 fail(f"'{image}' is neither a file nor an indexed image id")
-    _check_gallery(resp, target)
-    print_results(resp, as_json)
+    if fmt != "geojson":
+        _check_gallery(resp, target)
+    _print(resp, fmt, images)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from geoseek.schemas import LevelWeights
@@ -22,19 +23,34 @@ from geoseek.search.api.deps import (
 )
 from geoseek.search.api.exposure import clip, public_response
 from geoseek.search.filters import Filters, parse_bbox
+from geoseek.search.geojson import MEDIA_TYPE, feature_collection
 
 router = APIRouter(prefix="/v1/search", tags=["search"])
-ERRORS = {400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 404: {"model": ErrorBody}, 413: {"model": ErrorBody},
-          415: {"model": ErrorBody}, 422: {"model": ErrorBody}}
+ERRORS = {400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 404: {"model": ErrorBody}, 406: {"model": ErrorBody},
+          413: {"model": ErrorBody}, 415: {"model": ErrorBody}, 422: {"model": ErrorBody}}
+GEOJSON = {200: {"content": {"application/json": {}, MEDIA_TYPE: {}},
+                 "description": f"SearchResponse, or with `Accept: {MEDIA_TYPE}` a GeoJSON FeatureCollection of the "
+                                "georeferenced hits (footprints, best region and object boxes, WGS84)"}}
 
 
-@router.post("/text", response_model=SearchResponse, responses=ERRORS)
-async def search_text(req: TextSearchRequest, engine: EngineDep, settings: SettingsDep) -> SearchResponse:
+def _answer(request: Request, resp: SearchResponse, engine, settings) -> SearchResponse | JSONResponse:
+    """The response as the client asked for it: JSON (default) or GeoJSON when Accept names geo+json."""
+    public = public_response(resp, paths_of(engine, settings))
+    if MEDIA_TYPE not in request.headers.get("accept", ""):
+        return public
+    try:
+        return JSONResponse(feature_collection(public, engine.state().images), media_type=MEDIA_TYPE)
+    except ValueError as exc:  # caption results have no footprint
+        raise HTTPException(406, str(exc)) from None
+
+
+@router.post("/text", response_model=SearchResponse, responses={**ERRORS, **GEOJSON})
+async def search_text(req: TextSearchRequest, request: Request, engine: EngineDep, settings: SettingsDep) -> SearchResponse:
     """Text -> image with hierarchical fusion. `levels: ["global"]` is the global-only baseline."""
     filters = Filters(bbox=req.bbox, start=req.start, end=req.end, collections=tuple(req.collections))
     resp = await run_in_threadpool(engine.search_text, req.query, k=req.k, levels=list(req.levels), weights=req.weights,
                                    filters=filters, refine=req.refine)
-    return public_response(resp, paths_of(engine, settings))
+    return _answer(request, resp, engine, settings)
 
 
 async def _read_capped(upload: UploadFile, cap: int) -> bytes:
@@ -44,7 +60,7 @@ async def _read_capped(upload: UploadFile, cap: int) -> bytes:
     return data
 
 
-@router.post("/image", response_model=SearchResponse, responses=ERRORS)
+@router.post("/image", response_model=SearchResponse, responses={**ERRORS, **GEOJSON})
 async def search_image(
     request: Request,
     engine: EngineDep,
@@ -64,6 +80,8 @@ async def search_image(
                                                "false returns every caption that carries it.")] = True,
 ) -> SearchResponse:
     """Similar images (`target=images`) or captions (`target=texts`) for an uploaded image or an indexed image id."""
+    if target == "texts" and MEDIA_TYPE in request.headers.get("accept", ""):
+        raise HTTPException(406, "GeoJSON is for image results; captions (target=texts) have no footprint")
     ctype = request.headers.get("content-type", "")
     if not ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         raise HTTPException(415, "send a form (multipart/form-data with a 'file' part, or an 'image_id' field)")
@@ -82,4 +100,4 @@ async def search_image(
         raise HTTPException(422, str(exc)) from None
     resp = await asyncio.to_thread(engine.search_image, query, target=target, k=k, levels=levels, weights=w,
                                    filters=filters, distinct=distinct)
-    return public_response(resp, paths_of(engine, settings))
+    return _answer(request, resp, engine, settings)
