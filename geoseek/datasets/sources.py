@@ -175,14 +175,15 @@ def _sidecar_captions(image: Path) -> list[str]:
 
 
 def _tiff_header(path: Path):
-    """(crs, resx, resy, bounds) of a GeoTIFF, or None when it has no CRS or cannot be opened."""
+    """(crs, resx, resy, bounds, (band count, dtypes)) of a GeoTIFF, or None when it has no CRS or cannot be opened."""
     import rasterio
 
     try:
         with rasterio.open(path) as ds:
             if ds.crs is None:
                 return None
-            return ds.crs.to_string(), round(abs(ds.res[0]), 12), round(abs(ds.res[1]), 12), tuple(ds.bounds)
+            return (ds.crs.to_string(), round(abs(ds.res[0]), 12), round(abs(ds.res[1]), 12), tuple(ds.bounds),
+                    (ds.count, tuple(ds.dtypes)))
     except Exception:  # an unreadable tile is reported when it is opened as an image
         return None
 
@@ -212,15 +213,16 @@ def group_tiles(tiffs: list[Path]) -> list[tuple[Path, ...]]:
     Rasters that overlap another raster of the same grid are co-located: another date, another
     product of the same footprint. Each stays an image of its own, because a mosaic would show
     only one of them and silently drop the other's pixels. Rasters on other grids (another CRS or
-    pixel size, e.g. a pan band beside multispectral bands) never join a scene.
+    pixel size, e.g. a pan band beside multispectral bands) or with other bands (count, data type)
+    never join a scene.
     """
     headers = {p: _tiff_header(p) for p in tiffs}
     groups: list[tuple[Path, ...]] = [(p,) for p, h in headers.items() if h is None]
     by_grid: dict[tuple, list[Path]] = {}
     for p, h in headers.items():
-        if h is not None:
-            by_grid.setdefault(h[:3], []).append(p)
-    for (_, resx, resy), paths in by_grid.items():
+        if h is not None:  # one grid, and the same bands: a scene's tiles are read the same way
+            by_grid.setdefault((*h[:3], h[4]), []).append(p)
+    for (_, resx, resy, _bands), paths in by_grid.items():
         tol = 0.5 * min(resx, resy)
         box = {p: headers[p][3] for p in paths}
         co_located = {a for a in paths for b in paths if a != b and _overlap(box[a], box[b], tol)}

@@ -43,9 +43,10 @@ class LocalEngine:
 
     def prepared(self, todo: Todo, skipped: list[SkippedInput]) -> Iterator[PreparedImage]:
         side, dris, regions = self.encoder.image_size, self.settings.dris, "region" in self.settings.levels
+        bands = self.settings.bands
         with ThreadPoolExecutor(max_workers=max(1, self.workers)) as pool:
             window = max(4, 4 * self.workers)
-            futures = [pool.submit(prepare_image, it, iid, side, dris, regions) for it, iid in todo[:window]]
+            futures = [pool.submit(prepare_image, it, iid, side, dris, regions, bands) for it, iid in todo[:window]]
             nxt = len(futures)
             for i in range(len(todo)):
                 try:
@@ -55,7 +56,7 @@ class LocalEngine:
                     log.warning("skipped %s: %s", todo[i][0].display_path, exc)
                 futures[i] = None  # free the crops
                 if nxt < len(todo):
-                    futures.append(pool.submit(prepare_image, *todo[nxt], side, dris, regions))
+                    futures.append(pool.submit(prepare_image, *todo[nxt], side, dris, regions, bands))
                     nxt += 1
 
     def embedded(self, todo: Todo, skipped: list[SkippedInput]) -> Iterator[list[EmbeddedImage]]:
@@ -84,7 +85,7 @@ class RayEngine:
         )
 
         s = self.settings
-        for e in ray_embedded(todo, model=s.model, device=self.device, levels=s.levels, dris=s.dris, objects=s.objects,
+        for e in ray_embedded(todo, model=s.model, device=self.device, levels=s.levels, dris=s.dris, objects=s.objects, bands=s.bands,
                               batch_size=self.batch_size, address=self.address, skipped=skipped):
             yield [e]
 

@@ -27,13 +27,15 @@ log = logging.getLogger(__name__)
 class EmbedActor:
     """A Ray Data mapper: the model is loaded once per actor; each call embeds one batch of images."""
 
-    def __init__(self, model: str, device: str, levels: list[str], dris: str, objects: str, batch_size: int) -> None:
+    def __init__(self, model: str, device: str, levels: list[str], dris: str, objects: str, batch_size: int,
+                 bands: str | None = None) -> None:
         from geoseek.models import load_encoder
 
         self.encoder = load_encoder(model, device=device, batch_size=batch_size)
         self.embedder = ViewEmbedder(self.encoder, levels, ObjectParams.model_validate_json(objects))
         self.dris = DRISParams.model_validate_json(dris)
         self.regions = "region" in levels
+        self.bands = bands
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
         """batch["task"]: pickled (SourceItem, image_id); returns per input a pickled EmbeddedImage or a skip reason."""
@@ -41,7 +43,7 @@ class EmbedActor:
         for blob in batch["task"]:
             item, image_id = pickle.loads(blob)
             try:
-                prepared.append(prepare_image(item, image_id, self.encoder.image_size, self.dris, self.regions))
+                prepared.append(prepare_image(item, image_id, self.encoder.image_size, self.dris, self.regions, self.bands))
                 slots.append(len(prepared) - 1)
                 reasons.append("")
             except RasterError as exc:
@@ -52,7 +54,7 @@ class EmbedActor:
 
 
 def ray_embedded(todo: list[tuple[SourceItem, str]], *, model: str, device: str, levels: list[str], dris: DRISParams,
-                 objects: ObjectParams, batch_size: int, address: str | None = None,
+                 objects: ObjectParams, batch_size: int, address: str | None = None, bands: str | None = None,
                  skipped: list[SkippedInput]) -> Iterator[EmbeddedImage]:
     """Embedded images of ``todo`` in input order, computed on Ray; unreadable inputs go to ``skipped``.
 
@@ -73,7 +75,7 @@ def ray_embedded(todo: list[tuple[SourceItem, str]], *, model: str, device: str,
                         num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1,
                         fn_constructor_kwargs={"model": model, "device": actor_device, "levels": list(levels),
                                                "dris": dris.model_dump_json(), "objects": objects.model_dump_json(),
-                                               "batch_size": batch_size})
+                                               "batch_size": batch_size, "bands": bands})
     for (item, _), row in zip(todo, ds.iter_rows()):
         if row["skipped"]:
             skipped.append(SkippedInput(path=item.display_path, reason=row["skipped"]))

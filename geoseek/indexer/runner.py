@@ -40,6 +40,7 @@ from geoseek.schemas.errors import (
 )
 from geoseek.schemas.jobs import FLAT_MAX, HNSW_MAX, IndexJob, IndexSettings
 from geoseek.schemas.levels import Level
+from geoseek.views.bands import parse_bands_option
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +74,12 @@ def resolve_settings(stored: IndexSettings | None, job: IndexJob) -> IndexSettin
     """Options given now, else those the index was built with (``stored``), else defaults; conflicts are errors."""
     base = stored or IndexSettings()
     levels = requested_levels(job) or base.levels
+    try:
+        parse_bands_option(job.bands)
+    except ValueError as exc:
+        raise IndexSettingsError(str(exc)) from None
     chosen = IndexSettings(model=job.model or base.model, levels=levels, dris=job.dris or base.dris,
-                           objects=job.objects or base.objects)
+                           objects=job.objects or base.objects, bands=job.bands or base.bands)
     if stored is None:
         return chosen
     # The model is checked by what it loads (id and checksum), not by how it was spelled.

@@ -12,10 +12,13 @@ from geoseek.models import Encoder
 from geoseek.views.embed import VIEW_COLUMNS, EmbeddedImage
 
 
-def _row_extra(item: SourceItem) -> dict:
-    """The catalog row's ``extra``: the item's own, a mosaic's tile paths, and the source root it came from
-    (``source_root``, as given to the indexer: the API shows paths relative to it)."""
+def _row_extra(item: SourceItem, display: dict | None = None) -> dict:
+    """The catalog row's ``extra``: the item's own, a mosaic's tile paths, the source root it came from
+    (``source_root``, as given to the indexer: the API shows paths relative to it) and the ``display`` (bands and
+    8-bit scaling, ``geoseek.views.bands.Display`` as JSON) it was indexed with, so later reads show the same."""
     extra = dict(item.extra)
+    if display is not None:
+        extra["display"] = display
     if len(item.paths) > 1:
         extra["tiles"] = [str(x) for x in item.paths]
     if item.root is not None:
@@ -88,7 +91,7 @@ class ShardBuffer:
                 bounds=list(g.bounds) if g else None, bounds_wgs84=list(g.bounds_wgs84) if g else None,
                 gsd=list(g.gsd) if g else None, datetime=p.datetime, n_global=e.counts["global"],
                 n_region=e.counts["region"], n_object=e.counts["object"], shard=name,
-                extra=_row_extra(p.item)))
+                extra=_row_extra(p.item, p.display)))
         tvecs = self._encode_texts(texts["text"])
         write_shard(self.idx.shards, name, views, vvecs, texts, tvecs, self.encoder.dim)
         self.catalog.commit_shard(ShardRow(name=name, n_images=len(images), n_views=len(vvecs), n_captions=len(captions)),

@@ -39,6 +39,7 @@ class IndexJob(BaseModel):
     wait_s: float = Field(0.0, ge=0.0, description="seconds to wait for another indexer of the same index")
     engine: Literal["local", "ray"] = "local"
     ray_address: str | None = None
+    bands: str | None = Field(None, description="RGB bands: '4,3,2', '1' (grey) or a preset (sentinel2, landsat, rgbn, pan)")
 
 
 class IndexSettings(BaseModel):
@@ -50,3 +51,5 @@ class IndexSettings(BaseModel):
     levels: list[Level] = Field(default_factory=lambda: list(LEVELS))
     dris: DRISParams = Field(default_factory=DRISParams)
     objects: ObjectParams = Field(default_factory=ObjectParams)
+    # Not checked against later runs: each image records the Display it was read with (catalog extra["display"]).
+    bands: str | None = None

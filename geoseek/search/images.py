@@ -75,7 +75,7 @@ def render_jpeg(data: VersionData, image_id: str, box: PixelBox | None, size: in
     row = data.images.rows[image_id]
     paths = [Path(p) for p in (row.extra or {}).get("tiles", [row.path])]
     try:
-        raster = open_raster(paths)
+        raster = open_raster(paths, display=(row.extra or {}).get("display"))
     except RasterError as exc:
         raise SourceUnreadableError(f"source of image {image_id} is no longer readable: {exc}") from None
     try:

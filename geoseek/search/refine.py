@@ -34,12 +34,14 @@ def child_windows(box: Box, side: int, width: int, height: int) -> list[tuple[in
     return [encode_window(q, side, width, height) for q in quads]
 
 
-def read_windows(paths: list[Path], windows: list[tuple[int, int, int, int]], side: int) -> list[Image.Image]:
-    """Crops of ``windows`` from the source raster (tiles of a mosaic, or one file), resized to ``side`` px.
+def read_windows(paths: list[Path], windows: list[tuple[int, int, int, int]], side: int,
+                 display: dict | None = None) -> list[Image.Image]:
+    """Crops of ``windows`` from the source raster (tiles of a mosaic, or one file), resized to ``side`` px,
+    read through the ``display`` recorded at indexing (bands, 8-bit scaling) when given.
 
     Raises RasterError when the source moved or changed since indexing.
     """
-    raster = open_raster(paths)
+    raster = open_raster(paths, display=display)
     try:
         return [raster.read(w, (side, side)) for w in windows]
     finally:
@@ -76,7 +78,9 @@ def refine_hits(state: IndexState, hits: list[ImageHit], query: np.ndarray, enco
         if not kids:
             continue
         try:
-            crops = read_windows([Path(p) for p in (row.extra or {}).get("tiles", [row.path])], kids, encoder.image_size)
+            extra = row.extra or {}
+            crops = read_windows([Path(p) for p in extra.get("tiles", [row.path])], kids, encoder.image_size,
+                                 extra.get("display"))
         except RasterError as exc:  # the source moved or changed since indexing: keep the stored scores
             log.warning("refine skipped %s: %s", hit.path, exc)
             continue

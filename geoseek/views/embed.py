@@ -31,6 +31,7 @@ class PreparedImage:
     nodes: list[ViewNode]
     crops: list[Image.Image]  # one encoder-sized RGB crop per node
     bounds: list[tuple | None]  # WGS84 bounds per node window
+    display: dict | None = None  # the Display (bands, 8-bit scaling) it was read through, as JSON
 
 
 @dataclass
@@ -41,31 +42,41 @@ class EmbeddedImage:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def prepare_image(item: SourceItem, image_id: str, side: int, dris: DRISParams, regions: bool) -> PreparedImage:
+def prepare_image(item: SourceItem, image_id: str, side: int, dris: DRISParams, regions: bool,
+                  bands: str | None = None) -> PreparedImage:
     """Open and validate the raster, plan its views and crop them.
+
+    ``bands``: the ``--bands`` option (None: from the file; see ``geoseek.views.bands``).
 
     Raises RasterError for every failure, so one odd file is skipped with a reason instead of
     ending the run (e.g. a CRS that cannot be expressed in WGS84, pixels PIL cannot resample).
     """
     try:
-        return _prepare(item, image_id, side, dris, regions)
+        return _prepare(item, image_id, side, dris, regions, bands)
     except RasterError:
         raise
     except Exception as exc:  # noqa: BLE001 - reported per file, the run goes on
         raise RasterError(f"unreadable: {type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}") from exc
 
 
-def _prepare(item: SourceItem, image_id: str, side: int, dris: DRISParams, regions: bool) -> PreparedImage:
-    raster = open_raster(list(item.paths))
+def _prepare(item: SourceItem, image_id: str, side: int, dris: DRISParams, regions: bool,
+             bands: str | None) -> PreparedImage:
+    raster = open_raster(list(item.paths), bands=bands)
     try:
-        thumb = raster.thumbnail(thumbnail_side(raster.width, raster.height, side, dris))
-        nodes = plan_views(raster.width, raster.height, side, thumb, dris)
+        tside = thumbnail_side(raster.width, raster.height, side, dris)
+        thumb = raster.thumbnail(tside)
+        valid = raster.valid_mask(tside)
+        if valid is not None and valid.shape != thumb.shape[:2]:  # rounding differs by a pixel: fit it
+            valid = np.asarray(Image.fromarray(valid).resize((thumb.shape[1], thumb.shape[0]), Image.NEAREST))
+        if valid is not None and not valid.any():
+            raise RasterError("no valid pixels: every pixel is nodata or masked")
+        nodes = plan_views(raster.width, raster.height, side, thumb, dris, valid)
         if not regions:
             nodes = nodes[:1]
         crops = [raster.read(n.window, (side, side)) for n in nodes]
         bounds = [view_bounds(raster, n.window) for n in nodes]
         return PreparedImage(item, image_id, raster.width, raster.height, raster.format, raster.georef,
-                             raster.datetime, nodes, crops, bounds)
+                             raster.datetime, nodes, crops, bounds, raster.display.model_dump(mode="json"))
     finally:
         close = getattr(raster, "close", None)
         if close:

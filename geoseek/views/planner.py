@@ -10,6 +10,10 @@ Nodes are refined best-first by their complex area, so when the budget runs out 
 the busiest parts of the scene. Views never upsample beyond native resolution: a node smaller
 than the encoder input on a side is encoded from a window grown to S on that side (clipped to
 the image), so the encoder sees real pixels, not interpolated ones.
+
+Masks (nodata, alpha, internal masks; ``valid`` at thumbnail resolution): a region view whose box has no
+valid pixel is not created, and complexity is measured on valid pixels only (gradients touching a masked
+pixel are dropped, so the edge of the data footprint is not "detail", and a cell's mean is over its valid pixels).
 """
 from __future__ import annotations
 
@@ -36,36 +40,85 @@ class ViewNode:
     complexity: float  # fraction of the node's area in complex cells, 0..1
 
 
-class GradientMap:
-    """O(1) mean gradient magnitude over any source-pixel box, via a summed-area table."""
+def _sat(a: np.ndarray) -> np.ndarray:
+    return np.pad(a.astype(np.float64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
 
-    def __init__(self, thumb: np.ndarray, width: int, height: int) -> None:
-        grey = thumb.astype(np.float32).mean(axis=2) / 255.0 if thumb.ndim == 3 else thumb.astype(np.float32) / 255.0
-        if min(grey.shape) < 2:  # np.gradient needs two samples per axis; a 1-px strip has no detail to find
-            grey = np.pad(grey, ((0, max(0, 2 - grey.shape[0])), (0, max(0, 2 - grey.shape[1]))), mode="edge")
-        gy, gx = np.gradient(grey)
-        mag = np.hypot(gx, gy)
-        self._sat = np.pad(mag.cumsum(0).cumsum(1), ((1, 0), (1, 0))).astype(np.float64)
-        self._sx = grey.shape[1] / width
-        self._sy = grey.shape[0] / height
 
-    def mean(self, box: Box) -> float:
-        """Mean gradient magnitude inside ``box`` (source pixel coordinates)."""
+def _pad2(a: np.ndarray) -> np.ndarray:
+    """np.gradient needs two samples per axis: edge-pad a 1-px strip (it has no detail to find)."""
+    if min(a.shape[:2]) >= 2:
+        return a
+    return np.pad(a, ((0, max(0, 2 - a.shape[0])), (0, max(0, 2 - a.shape[1]))), mode="edge")
+
+
+class _BoxSum:
+    """O(1) sum of a thumbnail-resolution array over a source-pixel box."""
+
+    def __init__(self, a: np.ndarray, width: int, height: int) -> None:
+        self._sat = _sat(a)
+        self._sx, self._sy = a.shape[1] / width, a.shape[0] / height
+
+    def sum(self, box: Box) -> tuple[float, int]:
+        """(sum inside ``box``, thumbnail pixels it covers), at least one pixel."""
         h, w = self._sat.shape[0] - 1, self._sat.shape[1] - 1
         x0 = min(w - 1, int(box[0] * self._sx))
         y0 = min(h - 1, int(box[1] * self._sy))
         x1 = max(x0 + 1, min(w, math.ceil(box[2] * self._sx)))
         y1 = max(y0 + 1, min(h, math.ceil(box[3] * self._sy)))
         s = self._sat
-        total = s[y1, x1] - s[y0, x1] - s[y1, x0] + s[y0, x0]
-        return float(total / ((x1 - x0) * (y1 - y0)))
+        return float(s[y1, x1] - s[y0, x1] - s[y1, x0] + s[y0, x0]), (x1 - x0) * (y1 - y0)
+
+
+class ValidMap:
+    """Whether a source-pixel box holds any valid (unmasked) pixel; ``valid``: (h, w) bool at thumbnail resolution."""
+
+    def __init__(self, valid: np.ndarray, width: int, height: int) -> None:
+        self._sum = _BoxSum(_pad2(valid), width, height)
+
+    def any(self, box: Box) -> bool:
+        return self._sum.sum(box)[0] > 0
+
+
+class GradientMap:
+    """O(1) mean gradient magnitude over any source-pixel box, via a summed-area table.
+
+    ``valid``: optional (h, w) bool mask of the thumbnail; gradients touching a masked pixel are dropped
+    and means are over valid pixels only.
+    """
+
+    def __init__(self, thumb: np.ndarray, width: int, height: int, valid: np.ndarray | None = None) -> None:
+        grey = thumb.astype(np.float32).mean(axis=2) / 255.0 if thumb.ndim == 3 else thumb.astype(np.float32) / 255.0
+        grey = _pad2(grey)
+        gy, gx = np.gradient(grey)
+        mag = np.hypot(gx, gy)
+        self._valid = None
+        if valid is not None:
+            v = _pad2(valid.astype(bool))
+            inner = v.copy()  # a pixel whose 4-neighbours are valid too: its central difference saw only data
+            inner[1:] &= v[:-1]
+            inner[:-1] &= v[1:]
+            inner[:, 1:] &= v[:, :-1]
+            inner[:, :-1] &= v[:, 1:]
+            mag = mag * inner
+            self._valid = _BoxSum(inner, width, height)
+        self._mag = _BoxSum(mag, width, height)
+
+    def mean(self, box: Box) -> float:
+        """Mean gradient magnitude inside ``box`` (source pixel coordinates), over its valid pixels."""
+        total, n = self._mag.sum(box)
+        if self._valid is not None:
+            n = self._valid.sum(box)[0]
+            if n <= 0:
+                return 0.0
+        return float(total / n)
 
 
 class ComplexCells:
     """Which S x S source-pixel cells are complex; O(1) complex fraction of any box."""
 
-    def __init__(self, thumb: np.ndarray, width: int, height: int, side: int, threshold: float) -> None:
-        grad = GradientMap(thumb, width, height)
+    def __init__(self, thumb: np.ndarray, width: int, height: int, side: int, threshold: float,
+                 valid: np.ndarray | None = None) -> None:
+        grad = GradientMap(thumb, width, height, valid)
         self.side = side
         self.cols, self.rows = math.ceil(width / side), math.ceil(height / side)
         self.levels = np.array(
@@ -131,8 +184,9 @@ def _split(box: Box) -> list[Box]:
     return [(x0, y0, mx, my), (mx, y0, x1, my), (x0, my, mx, y1), (mx, my, x1, y1)]
 
 
-def plan_uniform(width: int, height: int, side: int) -> list[ViewNode]:
-    """The baseline: the global view plus a uniform grid of native-resolution S x S tiles."""
+def plan_uniform(width: int, height: int, side: int, valid: np.ndarray | None = None) -> list[ViewNode]:
+    """The baseline: the global view plus a uniform grid of native-resolution S x S tiles (fully masked ones left out)."""
+    vmap = ValidMap(valid, width, height) if valid is not None else None
     root = (0, 0, width, height)
     nodes = [ViewNode(0, -1, 0, root, root, 0.0)]
     if width * height <= side * side:
@@ -140,15 +194,22 @@ def plan_uniform(width: int, height: int, side: int) -> list[ViewNode]:
     for ty in range(math.ceil(height / side)):
         for tx in range(math.ceil(width / side)):
             box = (tx * side, ty * side, min(width, (tx + 1) * side), min(height, (ty + 1) * side))
+            if vmap is not None and not vmap.any(box):
+                continue
             nodes.append(ViewNode(len(nodes), 0, 1, box, encode_window(box, side, width, height), 0.0))
     return nodes
 
 
-def plan_views(width: int, height: int, side: int, thumb: np.ndarray, params: DRISParams) -> list[ViewNode]:
-    """Plan an image's views: index 0 is the global view, the rest are region views (DRIS quadtree)."""
+def plan_views(width: int, height: int, side: int, thumb: np.ndarray, params: DRISParams,
+               valid: np.ndarray | None = None) -> list[ViewNode]:
+    """Plan an image's views: index 0 is the global view, the rest are region views (DRIS quadtree).
+
+    thumb: (h, w[, 3]) uint8 of the whole image; valid: optional (h, w) bool, False where masked (no views there).
+    """
     if params.uniform:
-        return plan_uniform(width, height, side)
-    cells = ComplexCells(thumb, width, height, side, params.complexity_threshold)
+        return plan_uniform(width, height, side, valid)
+    cells = ComplexCells(thumb, width, height, side, params.complexity_threshold, valid)
+    vmap = ValidMap(valid, width, height) if valid is not None else None
 
     def area(node: ViewNode) -> float:  # complex area in cells: the refinement priority
         x0, y0, x1, y1 = node.box
@@ -166,6 +227,8 @@ def plan_views(width: int, height: int, side: int, thumb: np.ndarray, params: DR
         if too_small or node.complexity <= 0.0 or node.depth >= params.max_depth:
             continue
         for child in _split(node.box):
+            if vmap is not None and not vmap.any(child):
+                continue
             c = ViewNode(len(nodes), idx, node.depth + 1, child, encode_window(child, side, width, height), cells.fraction(child))
             nodes.append(c)
             heapq.heappush(heap, (-area(c), c.index))

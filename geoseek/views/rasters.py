@@ -19,6 +19,16 @@ from PIL import Image
 from geoseek.datasets.formats import IMAGE_SUFFIXES, TIFF_SUFFIXES
 from geoseek.schemas import Georef
 from geoseek.schemas.errors import RasterError  # noqa: F401 - raised here, re-exported
+from geoseek.views.bands import (
+    Display,
+    all_valid,
+    decide_display,
+    grey_display,
+    thumb_size,
+    tile_mask,
+    to_uint8,
+    unique_bands,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +55,16 @@ class Raster(Protocol):
     georef: Georef | None
     datetime: str | None
     format: str
+    display: Display  # bands and 8-bit scaling every read goes through
 
     def read(self, box: Box, out_size: tuple[int, int]) -> Image.Image:
         """Pixels of ``box`` resampled to ``out_size`` (w, h), as an RGB PIL image."""
 
     def thumbnail(self, max_side: int) -> np.ndarray:
         """The whole raster with its long side at most ``max_side``: (h, w, 3) uint8."""
+
+    def valid_mask(self, max_side: int) -> np.ndarray | None:
+        """(h, w) bool of the same shape as ``thumbnail(max_side)``, False where nodata/alpha/masked; None: all valid."""
 
 
 def _check_size(path: Path, width: int, height: int, limit: int) -> None:
@@ -78,12 +92,21 @@ def _tiff_datetime(raw: str | None) -> str | None:
     return raw[:10].replace(":", "-") + "T" + raw[11:19]
 
 
+_PIL_GREY = ("L", "1", "I;16", "I;16L", "I;16B", "I", "F")
+_PIL_ALPHA = {"RGBA": "RGB", "LA": "L", "PA": "RGB"}
+
+
 class PILRaster:
-    """A fully decoded JPEG/PNG/WebP/BMP (these formats cannot be read by window)."""
+    """A fully decoded JPEG/PNG/WebP/BMP (these formats cannot be read by window).
+
+    RGB and palette images are used as they are; grey ones (8-bit, 16-bit, 32-bit, float) become grey RGB
+    through their ``Display`` (stretched unless 8-bit); an alpha channel is a mask: fully transparent
+    pixels are black and count as masked (``mask``).
+    """
 
     georef = None
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, display: Display | None = None) -> None:
         try:
             im = Image.open(path)
         except Image.DecompressionBombError as exc:
@@ -94,14 +117,37 @@ class PILRaster:
             self.format = (im.format or "unknown").lower()
             self.width, self.height = im.size
             _check_size(path, self.width, self.height, MAX_DECODED_PIXELS)
-            if im.mode not in ("RGB", "P"):
-                raise RasterError(f"unsupported band layout: mode {im.mode} ({_describe_mode(im.mode)}); expected 8-bit RGB")
+            if im.mode not in ("RGB", "P", *_PIL_GREY, *_PIL_ALPHA):
+                raise RasterError(f"unsupported band layout: mode {im.mode} ({_describe_mode(im.mode)}); "
+                                  "expected RGB, grey (8/16-bit, float) or RGBA")
             self.datetime = _exif_datetime(im)
             try:
                 im.load()
             except Exception as exc:
                 raise RasterError(f"truncated or corrupt image data: {exc}") from exc
-            self._image = im.convert("RGB")
+            self.mask: np.ndarray | None = None  # (h, w) bool, True where masked
+            if im.mode == "P" and "transparency" in im.info:
+                im = im.convert("RGBA")
+            if im.mode in _PIL_ALPHA:
+                self.mask = np.asarray(im.getchannel("A")) == 0
+                im = im.convert(_PIL_ALPHA[im.mode])
+            self._image, self.display = self._to_rgb(im, display)
+        if self.mask is not None and self.mask.any():
+            arr = np.asarray(self._image).copy()
+            arr[self.mask] = 0
+            self._image = Image.fromarray(arr)
+
+    def _to_rgb(self, im: Image.Image, display: Display | None) -> tuple[Image.Image, Display]:
+        if im.mode in ("RGB", "P"):
+            return im.convert("RGB"), display or Display(bands=(1, 2, 3), source="image")
+        if im.mode in ("L", "1"):
+            return im.convert("RGB"), display or Display(bands=(1, 1, 1), source="image")
+        values = np.asarray(im)
+        if values.dtype.byteorder not in ("=", "|"):
+            values = values.astype(values.dtype.newbyteorder("="))
+        valid = None if self.mask is None else ~self.mask
+        display = display or grey_display(values, valid)
+        return Image.fromarray(to_uint8(values[None].repeat(3, 0), display)), display
 
     def read(self, box: Box, out_size: tuple[int, int]) -> Image.Image:
         return self._image.resize(out_size, Image.BICUBIC, box=box)
@@ -110,6 +156,13 @@ class PILRaster:
         im = self._image.copy()
         im.thumbnail((max_side, max_side), Image.BILINEAR)
         return np.asarray(im)
+
+    def valid_mask(self, max_side: int) -> np.ndarray | None:
+        if self.mask is None or not self.mask.any():
+            return None
+        im = Image.fromarray((~self.mask).astype(np.uint8) * 255)
+        im.thumbnail((max_side, max_side), Image.BILINEAR)
+        return np.asarray(im) > 0  # valid where any source pixel under it is
 
 
 def _describe_mode(mode: str) -> str:
@@ -139,17 +192,24 @@ def _open_tiff(path: Path):
         raise RasterError(f"unreadable: {str(exc).splitlines()[0][:160]}") from exc
     try:
         _check_size(path, ds.width, ds.height, MAX_WINDOWED_PIXELS)
-        if ds.count != 3 or any(dt != "uint8" for dt in ds.dtypes):
-            dtype = ds.dtypes[0] if ds.dtypes else "?"
-            raise RasterError(f"unsupported band layout: {ds.count} band(s) of {dtype}; expected 3 bands of 8-bit (RGB)")
+        if ds.count < 1:
+            raise RasterError("unsupported band layout: the file has no bands")
     except BaseException:
         ds.close()
         raise
     return ds
 
 
-def _read_window(ds, box: Box, out_size: tuple[int, int]) -> np.ndarray:
-    """(h, w, 3) uint8 of ``box`` from a rasterio dataset, decimated on read when far larger than needed."""
+def _check_display(display: Display, ds) -> Display:
+    """A recorded display must still fit the file (its bands exist)."""
+    if max(display.bands) > ds.count:
+        raise RasterError(f"recorded display bands {display.bands} do not fit a file with {ds.count} band(s)")
+    return display
+
+
+def _read_window(ds, box: Box, out_size: tuple[int, int], display: Display) -> np.ndarray:
+    """(h, w, 3) uint8 of ``box`` from a rasterio dataset through ``display`` (bands, stretch; masked pixels 0),
+    decimated on read when far larger than needed."""
     from rasterio.enums import Resampling
     from rasterio.windows import Window
 
@@ -157,12 +217,15 @@ def _read_window(ds, box: Box, out_size: tuple[int, int]) -> np.ndarray:
     w, h = x1 - x0, y1 - y0
     # Read at most 2x the output size; overviews make this cheap for huge windows.
     scale = min(1.0, 2.0 * max(out_size) / max(w, h))
-    shape = (3, max(1, round(h * scale)), max(1, round(w * scale)))
+    uniq, pos = unique_bands(display.bands)
+    shape = (len(uniq), max(1, round(h * scale)), max(1, round(w * scale)))
     try:
-        arr = ds.read([1, 2, 3], window=Window(x0, y0, w, h), out_shape=shape, resampling=Resampling.average)
+        arr = ds.read(uniq, window=Window(x0, y0, w, h), out_shape=shape, resampling=Resampling.average, masked=True)
     except Exception as exc:
         raise RasterError(f"truncated or corrupt image data: {str(exc).splitlines()[0][:160]}") from exc
-    return np.ascontiguousarray(arr.transpose(1, 2, 0))
+    data, mask = np.ma.getdata(arr)[pos], np.ma.getmaskarray(arr)[pos]
+    # A pixel is masked (black) where all its display bands are, as GDAL's dataset mask reads nodata.
+    return to_uint8(data, display, mask.all(axis=0) if mask.any() else None)
 
 
 class TiffRaster:
@@ -170,9 +233,10 @@ class TiffRaster:
 
     format = "tiff"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, bands: str | None = None, display: Display | None = None) -> None:
         self._ds = _open_tiff(path)
         try:
+            self.display = _check_display(display, self._ds) if display else decide_display([self._ds], bands)
             self.width, self.height = self._ds.width, self._ds.height
             self.georef = _georef(self._ds)
             self.datetime = _tiff_datetime(self._ds.tags().get("TIFFTAG_DATETIME"))
@@ -184,12 +248,17 @@ class TiffRaster:
             raise
 
     def read(self, box: Box, out_size: tuple[int, int]) -> Image.Image:
-        return Image.fromarray(_read_window(self._ds, box, out_size)).resize(out_size, Image.BICUBIC)
+        return Image.fromarray(_read_window(self._ds, box, out_size, self.display)).resize(out_size, Image.BICUBIC)
 
     def thumbnail(self, max_side: int) -> np.ndarray:
         s = min(1.0, max_side / max(self.width, self.height))
         size = (max(1, round(self.width * s)), max(1, round(self.height * s)))
-        return np.asarray(Image.fromarray(_read_window(self._ds, (0, 0, self.width, self.height), size)).resize(size))
+        return np.asarray(Image.fromarray(_read_window(self._ds, (0, 0, self.width, self.height), size, self.display)).resize(size))
+
+    def valid_mask(self, max_side: int) -> np.ndarray | None:
+        if all_valid(self._ds):
+            return None
+        return tile_mask(self._ds, (0, 0, self.width, self.height), thumb_size(self.width, self.height, max_side))
 
     def close(self) -> None:
         self._ds.close()
@@ -207,12 +276,14 @@ class MosaicRaster:
 
     format = "tiff-mosaic"
 
-    def __init__(self, paths: list[Path]) -> None:
+    def __init__(self, paths: list[Path], bands: str | None = None, display: Display | None = None) -> None:
         datasets = []
         try:
             for p in paths:
                 datasets.append(_open_tiff(p))
             self._setup(paths, datasets)
+            self.display = (_check_display(display, datasets[0]) if display
+                            else decide_display(datasets, bands, (self.width, self.height)))
         except BaseException:
             for ds in datasets:
                 ds.close()
@@ -252,7 +323,8 @@ class MosaicRaster:
             ox1, oy1 = round((ix1 - x0) * scale), round((iy1 - y0) * scale)
             if ox1 <= ox0 or oy1 <= oy0:
                 continue
-            part = _read_window(t.ds, (ix0 - t.col, iy0 - t.row, ix1 - t.col, iy1 - t.row), (ox1 - ox0, oy1 - oy0))
+            part = _read_window(t.ds, (ix0 - t.col, iy0 - t.row, ix1 - t.col, iy1 - t.row), (ox1 - ox0, oy1 - oy0),
+                               self.display)
             out[oy0:oy1, ox0:ox1] = np.asarray(Image.fromarray(part).resize((ox1 - ox0, oy1 - oy0), Image.BILINEAR))
         return out
 
@@ -263,13 +335,30 @@ class MosaicRaster:
     def thumbnail(self, max_side: int) -> np.ndarray:
         return self._native((0, 0, self.width, self.height), min(1.0, max_side / max(self.width, self.height)))
 
+    def valid_mask(self, max_side: int) -> np.ndarray | None:
+        """Masks of the tiles, and False where no tile covers the scene (an L-shaped set of tiles)."""
+        scale = min(1.0, max_side / max(self.width, self.height))
+        out = np.zeros((max(1, round(self.height * scale)), max(1, round(self.width * scale))), bool)
+        for t in self.tiles:
+            ox0, oy0 = round(t.col * scale), round(t.row * scale)
+            ox1, oy1 = round((t.col + t.ds.width) * scale), round((t.row + t.ds.height) * scale)
+            if ox1 > ox0 and oy1 > oy0:
+                out[oy0:oy1, ox0:ox1] = tile_mask(t.ds, (0, 0, t.ds.width, t.ds.height), (ox1 - ox0, oy1 - oy0))
+        return None if out.all() else out
+
     def close(self) -> None:
         for t in self.tiles:
             t.ds.close()
 
 
-def open_raster(paths: list[Path]) -> Raster:
-    """Open one image file, or several GeoTIFF tiles as a mosaic; raise RasterError with the reason."""
+def open_raster(paths: list[Path], bands: str | None = None, display: Display | dict | None = None) -> Raster:
+    """Open one image file, or several GeoTIFF tiles as a mosaic; raise RasterError with the reason.
+
+    ``bands``: the ``--bands`` option (see ``geoseek.views.bands``); ``display``: a recorded ``Display`` (or its
+    JSON dict) to read through instead of deciding one, so an indexed image is shown as it was indexed.
+    """
+    if isinstance(display, dict):
+        display = Display.model_validate(display)
     for p in paths:
         if not p.is_file():
             raise RasterError("file not found")
@@ -278,11 +367,11 @@ def open_raster(paths: list[Path]) -> Raster:
         if p.suffix.lower() not in IMAGE_SUFFIXES:
             raise RasterError(f"unsupported format '{p.suffix or p.name}'; supported: {', '.join(sorted(IMAGE_SUFFIXES))}")
     if len(paths) > 1:
-        return MosaicRaster(paths)
+        return MosaicRaster(paths, bands, display)
     path = paths[0]
     if path.suffix.lower() in TIFF_SUFFIXES:
-        return TiffRaster(path)
-    return PILRaster(path)
+        return TiffRaster(path, bands, display)
+    return PILRaster(path, display)
 
 
 def view_bounds(raster: Raster, box: Box) -> tuple[float, float, float, float] | None:

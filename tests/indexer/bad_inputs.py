@@ -1,4 +1,6 @@
-"""Builders of the bad inputs the indexer must refuse with a one-line reason (made from real images)."""
+"""Builders of the bad inputs the indexer must refuse with a one-line reason (made from real images).
+
+Band layouts that can be shown as RGB (grey, 16-bit, RGBA, RGBN) are no longer bad: see tests/views/test_bands.py."""
 from __future__ import annotations
 
 import shutil
@@ -46,10 +48,10 @@ def make_bad_inputs(folder: Path) -> dict[str, str]:
     Image.new("RGB", (32, 32)).save(folder / "anim.gif")
     _png_with_header_size(folder / "bomb.png", 100_000, 100_000)
     _tiff(folder / "bomb.tif", 3, "uint8", 100_000, 100_000, sparse=True)
-    Image.open(GOOD).convert("L").save(folder / "gray.png")
-    Image.open(GOOD).convert("RGBA").save(folder / "rgba.png")
-    _tiff(folder / "sixteen_bit.tif", 3, "uint16")
-    _tiff(folder / "one_band.tif", 1, "uint8")
+    Image.open(GOOD).convert("CMYK").save(folder / "cmyk.jpg")
+    _tiff(folder / "thirteen_band.tif", 13, "uint16")
+    _tiff(folder / "two_band.tif", 2, "uint16")
+    _tiff(folder / "complex.tif", 1, "complex64")
     return {
         "empty.jpg": "empty file (0 bytes)",
         "truncated.jpg": "truncated",
@@ -57,10 +59,10 @@ def make_bad_inputs(folder: Path) -> dict[str, str]:
         "anim.gif": "unsupported format '.gif'",
         "bomb.png": "decompression bomb guard",
         "bomb.tif": "decompression bomb guard",
-        "gray.png": "unsupported band layout: mode L (1 band, 8-bit)",
-        "rgba.png": "unsupported band layout: mode RGBA (4 bands)",
-        "sixteen_bit.tif": "unsupported band layout: 3 band(s) of uint16",
-        "one_band.tif": "unsupported band layout: 1 band(s) of uint8",
+        "cmyk.jpg": "unsupported band layout: mode CMYK (4 bands)",
+        "thirteen_band.tif": "unsupported band layout: 13 band(s) of uint16",
+        "two_band.tif": "use --bands",
+        "complex.tif": "unsupported band layout: data type complex64",
     }
 
 
