@@ -35,6 +35,8 @@ def index(
                                                        "default: a local Ray.")] = None,
     bands: Annotated[Optional[str], typer.Option("--bands", help="Bands shown as RGB when the file does not say: "
                                                  "'4,3,2', '1' (grey) or a preset: sentinel2, landsat, rgbn, pan.")] = None,
+    asset: Annotated[Optional[str], typer.Option("--asset", help="The asset of each STAC Item to index (default: "
+                                                 "'visual', else one with red, green and blue bands).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Index images at global, region and object scale into DIR (adds only new images)."""
@@ -54,7 +56,7 @@ def index(
         job = IndexJob(sources=src, index=index, model=model, levels=comma_list(levels), batch_size=batch_size, device=device,
                        shard_size=shard_size, catalog_url=catalog, dris=dris, mosaic=mosaic, workers=workers,
                        progress=not quiet, splits=comma_list(split), wait_s=wait, engine=engine, ray_address=ray_address,
-                       image_dir=image_dir, bands=bands)
+                       image_dir=image_dir, bands=bands, asset=asset)
         report = run_job(job)
     typer.echo(
         f"indexed {report.new_images} new image(s) ({report.views} vectors) in {report.seconds:.1f}s; "

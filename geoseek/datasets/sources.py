@@ -288,7 +288,7 @@ def read_image_folder(folder: Path, mosaic: bool = True) -> tuple[list[SourceIte
     return items, skipped
 
 
-def _read_source(src: Path, mosaic: bool, splits: list[str] | None, image_dir: Path | None
+def _read_source(src: Path, mosaic: bool, splits: list[str] | None, image_dir: Path | None, asset: str | None = None
                  ) -> tuple[list[SourceItem], list[SkippedInput]]:
     """One SRC argument -> (items, skipped); ``splits`` applies to sources that have splits."""
     if src.is_dir():
@@ -299,6 +299,12 @@ def _read_source(src: Path, mosaic: bool, splits: list[str] | None, image_dir: P
             keep = check_splits(str(src), [it.split for it in items], splits)
             items = [it for it, k in zip(items, keep) if k]
         return items, skipped
+    if src.suffix.lower() in (".json", ".geojson") and src.is_file():
+        from geoseek.datasets.stac import is_stac, read_stac
+
+        if is_stac(_load_json(src)):
+            found, skipped = read_stac(src, asset)
+            return [SourceItem((s.file,), s.collection, [], None, {"stac": s.stac}, root=src.parent) for s in found], skipped
     if src.suffix.lower() == ".json":
         return read_dataset(src, image_dir, splits)
     if src.is_file() or src.suffix.lower() in IMAGE_SUFFIXES:
@@ -307,18 +313,19 @@ def _read_source(src: Path, mosaic: bool, splits: list[str] | None, image_dir: P
 
 
 def discover(srcs: list[Path], mosaic: bool = True, splits: list[str] | None = None,
-             image_dir: Path | None = None) -> tuple[list[SourceItem], list[SkippedInput]]:
+             image_dir: Path | None = None, asset: str | None = None) -> tuple[list[SourceItem], list[SkippedInput]]:
     """All SRC arguments -> (items to index, skipped inputs). Raises DatasetError for a bad dataset json.
 
     ``splits`` keeps only those splits of each dataset json and split-foldered class-folder dataset
     (other folders and files have no split and are kept). ``image_dir`` names the image folder of the
-    dataset json sources (default: found by convention, see ``find_image_root``).
+    dataset json sources (default: found by convention, see ``find_image_root``). ``asset``: the
+    asset of each STAC Item to index (default: see ``geoseek.datasets.stac``).
     """
     if image_dir is not None and not any(s.suffix.lower() == ".json" for s in srcs):
         raise DatasetError(f"--image-dir {image_dir} names the image folder of a dataset json, and no SRC is a .json")
     items, skipped = [], []
     for src in srcs:
-        i, s = _read_source(src, mosaic, splits, image_dir)
+        i, s = _read_source(src, mosaic, splits, image_dir, asset)
         items += i
         skipped += s
     return items, skipped

@@ -226,7 +226,7 @@ def run_job(job: IndexJob, encoder: Encoder | None = None) -> IndexReport:
     start = time.perf_counter()
     requested_levels(job)
     # A bad dataset json raises here, before anything is written.
-    items, skipped = discover(job.sources, job.mosaic, job.splits, job.image_dir)
+    items, skipped = discover(job.sources, job.mosaic, job.splits, job.image_dir, job.asset)
     idx = IndexDir(job.index)
     idx.create()
     with idx.lock(job.wait_s), ExitStack() as held:

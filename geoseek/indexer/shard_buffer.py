@@ -12,6 +12,12 @@ from geoseek.models import Encoder
 from geoseek.views.embed import VIEW_COLUMNS, EmbeddedImage
 
 
+def _datetime(p) -> str | None:
+    """A STAC Item's datetime where the image came from one (the catalogue's word), else the raster's own."""
+    stac = p.item.extra.get("stac") or {}
+    return stac.get("datetime") or p.datetime
+
+
 def _row_extra(item: SourceItem, display: dict | None = None) -> dict:
     """The catalog row's ``extra``: the item's own, a mosaic's tile paths, the source root it came from
     (``source_root``, as given to the indexer: the API shows paths relative to it) and the ``display`` (bands and
@@ -89,7 +95,7 @@ class ShardBuffer:
                 image_id=p.image_id, path=p.item.display_path, collection=p.item.collection, split=p.item.split,
                 width=p.width, height=p.height, format=p.format, crs=g.crs if g else None,
                 bounds=list(g.bounds) if g else None, bounds_wgs84=list(g.bounds_wgs84) if g else None,
-                gsd=list(g.gsd) if g else None, datetime=p.datetime, n_global=e.counts["global"],
+                gsd=list(g.gsd) if g else None, datetime=_datetime(p), n_global=e.counts["global"],
                 n_region=e.counts["region"], n_object=e.counts["object"], shard=name,
                 extra=_row_extra(p.item, p.display)))
         tvecs = self._encode_texts(texts["text"])

@@ -40,6 +40,7 @@ class IndexJob(BaseModel):
     engine: Literal["local", "ray"] = "local"
     ray_address: str | None = None
     bands: str | None = Field(None, description="RGB bands: '4,3,2', '1' (grey) or a preset (sentinel2, landsat, rgbn, pan)")
+    asset: str | None = Field(None, max_length=200, description="the asset of each STAC Item to index")
 
 
 class IndexSettings(BaseModel):

@@ -107,6 +107,14 @@ class Box(BaseModel):
     y1: int
 
 
+class StacLink(BaseModel):
+    """The STAC Item an image came from: its id, collection and self link (a URL or a file path)."""
+
+    id: str
+    collection: str | None = None
+    href: str | None = None
+
+
 class ImageHit(BaseModel):
     image_id: str
     score: float
@@ -119,6 +127,7 @@ class ImageHit(BaseModel):
     bounds_wgs84: list[float] | None = None
     region_box: Box | None = None
     object_box: Box | None = None
+    stac: StacLink | None = None  # the STAC Item the image was indexed from
 
 
 class TextHit(BaseModel):

@@ -25,6 +25,7 @@ from geoseek.schemas.search import (
     Box,
     ImageHit,
     SearchResponse,
+    StacLink,
     TextHit,
 )
 from geoseek.search.candidates import CANDIDATES_PER_K
@@ -52,6 +53,12 @@ def _retire(state: IndexState) -> None:
         timer.start()
 
 
+
+
+def _stac_link(extra: dict | None) -> StacLink | None:
+    """The STAC Item an indexed image came from (``extra["stac"]``, written by the indexer), if any."""
+    stac = (extra or {}).get("stac")
+    return StacLink(id=stac["id"], collection=stac.get("collection"), href=stac.get("self")) if stac else None
 
 
 def _check(k: int, levels: list[str] | str | None, indexed: list[str]) -> list[Level]:
@@ -203,7 +210,8 @@ class SearchEngine:
             image_id=imgs.ids[image], score=float(fused[j]), level_scores={lv: float(s[j]) for lv, s in pooled.items()},
             path=imgs.paths[image], width=int(imgs.width[image]), height=int(imgs.height[image]),
             collection=str(imgs.collection[image]), datetime=row.datetime, bounds_wgs84=row.bounds_wgs84,
-            region_box=region_box, object_box=box("object") if "object" in per_level else None)
+            region_box=region_box, object_box=box("object") if "object" in per_level else None,
+            stac=_stac_link(row.extra))
 
     # -- public API ----------------------------------------------------------------------
     def search_text(self, query: str, k: int = 10, levels: list[str] | None = None, weights: LevelWeights | None = None,

@@ -186,9 +186,17 @@ def scrub_strings(value: object, pm: PathMap) -> object:
 
 def public_response(resp: SearchResponse, pm: PathMap) -> SearchResponse:
     """A search response with each image hit's path as ``pm`` shows it (caption hits carry none)."""
-    hits = [h.model_copy(update={"path": pm.path(h.image_id, h.path)}) if isinstance(h, ImageHit) else h
-            for h in resp.results]
+    hits = [h.model_copy(update={"path": pm.path(h.image_id, h.path), "stac": _public_stac(h, pm)})
+            if isinstance(h, ImageHit) else h for h in resp.results]
     return resp.model_copy(update={"results": hits})
+
+
+def _public_stac(hit: ImageHit, pm: PathMap):
+    """A hit's STAC link with a local Item file shown like paths (a URL as it is)."""
+    link = hit.stac
+    if link is None or not link.href or "://" in link.href:
+        return link
+    return link.model_copy(update={"href": pm.path(hit.image_id, link.href)})
 
 
 def public_record(rec: ImageRecord, pm: PathMap) -> ImageRecord:
