@@ -44,7 +44,7 @@ test: install system-deps
 # Refreshes the README's screenshots in docs/screenshots/ (tracked) by running the browser test with its
 # screenshot folder pointed there; `make test` leaves them alone.
 screenshots: install system-deps
-	GEOSEEK_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest tests/ui/test_browser.py -q
+	GEOSEEK_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest tests/ui/test_browser.py tests/views/test_real_rasters.py -q
 
 # Regenerates every table and plot in benchmarks/results/ and rewrites benchmarks/README.md (about an hour here).
 bench: install
