@@ -19,6 +19,7 @@ from geoseek.schemas.errors import RasterError
 from geoseek.schemas.jobs import IndexJob, IndexSettings
 from geoseek.views.embed import (
     EmbeddedImage,
+    LazyCrops,
     PreparedImage,
     ViewEmbedder,
     prepare_image,
@@ -64,6 +65,16 @@ class LocalEngine:
         batch: list[PreparedImage] = []
         n_views = 0
         for prepared in self.prepared(todo, skipped):
+            if isinstance(prepared.crops, LazyCrops):  # a large image: its crops are read while it is encoded
+                if batch:
+                    yield embedder(batch)
+                    batch, n_views = [], 0
+                try:
+                    yield embedder([prepared])
+                except RasterError as exc:  # a window that cannot be read skips the image, not the run
+                    skipped.append(SkippedInput(path=prepared.item.display_path, reason=str(exc)))
+                    log.warning("skipped %s: %s", prepared.item.display_path, exc)
+                continue
             batch.append(prepared)
             n_views += len(prepared.nodes)
             if n_views >= self.batch_size:

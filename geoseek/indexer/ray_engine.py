@@ -18,7 +18,7 @@ import numpy as np
 from geoseek.datasets.sources import SourceItem
 from geoseek.extras import require
 from geoseek.schemas import DRISParams, ObjectParams, SkippedInput
-from geoseek.views.embed import EmbeddedImage, ViewEmbedder, prepare_image
+from geoseek.views.embed import EmbeddedImage, LazyCrops, ViewEmbedder, prepare_image
 from geoseek.views.rasters import RasterError
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,20 @@ class EmbedActor:
             except RasterError as exc:
                 slots.append(-1)
                 reasons.append(str(exc) or "unreadable")
-        embedded = self.embedder(prepared) if prepared else []
-        return {"embedded": [pickle.dumps(embedded[s]) if s >= 0 else b"" for s in slots], "skipped": reasons}
+        small = [p for p in prepared if not isinstance(p.crops, LazyCrops)]
+        done = dict(zip((id(p) for p in small), self.embedder(small) if small else []))
+        for p in prepared:  # large images (crops read while encoding) one by one: a bad window skips only that image
+            if isinstance(p.crops, LazyCrops):
+                try:
+                    done[id(p)] = self.embedder([p])[0]
+                except RasterError as exc:
+                    done[id(p)] = str(exc) or "unreadable"
+        out, skipped = [], []
+        for s, reason in zip(slots, reasons):
+            result = done[id(prepared[s])] if s >= 0 else reason
+            out.append(pickle.dumps(result) if not isinstance(result, str) else b"")
+            skipped.append(result if isinstance(result, str) else "")
+        return {"embedded": out, "skipped": skipped}
 
 
 def ray_embedded(todo: list[tuple[SourceItem, str]], *, model: str, device: str, levels: list[str], dris: DRISParams,

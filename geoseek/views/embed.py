@@ -19,6 +19,31 @@ from geoseek.views.planner import ViewNode, plan_views, thumbnail_side
 from geoseek.views.rasters import RasterError, open_raster, view_bounds
 
 
+LAZY_VIEWS = 256  # an image with more views than this has its crops read while it is encoded, chunk by chunk
+
+
+class LazyCrops:
+    """The crops of a large image, read from its (still open) raster when asked for, then let go.
+
+    Holding every crop of a 10,000 px scene (about 2,000 views x 150 KB) would cost 300 MB; read
+    chunk by chunk while encoding, a scene costs one chunk. The raster is closed by ``close``.
+    """
+
+    def __init__(self, raster, nodes: list[ViewNode], side: int) -> None:
+        self.raster, self.nodes, self.side = raster, nodes, side
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __getitem__(self, j: int) -> Image.Image:
+        return self.raster.read(self.nodes[j].window, (self.side, self.side))
+
+    def close(self) -> None:
+        close = getattr(self.raster, "close", None)
+        if close:
+            close()
+
+
 @dataclass
 class PreparedImage:
     item: SourceItem
@@ -29,7 +54,7 @@ class PreparedImage:
     georef: Georef | None
     datetime: str | None
     nodes: list[ViewNode]
-    crops: list[Image.Image]  # one encoder-sized RGB crop per node
+    crops: list[Image.Image] | LazyCrops  # one encoder-sized RGB crop per node (read on demand for large images)
     bounds: list[tuple | None]  # WGS84 bounds per node window
     display: dict | None = None  # the Display (bands, 8-bit scaling) it was read through, as JSON
 
@@ -73,14 +98,25 @@ def _prepare(item: SourceItem, image_id: str, side: int, dris: DRISParams, regio
         nodes = plan_views(raster.width, raster.height, side, thumb, dris, valid)
         if not regions:
             nodes = nodes[:1]
-        crops = [raster.read(n.window, (side, side)) for n in nodes]
         bounds = [view_bounds(raster, n.window) for n in nodes]
-        return PreparedImage(item, image_id, raster.width, raster.height, raster.format, raster.georef,
-                             raster.datetime, nodes, crops, bounds, raster.display.model_dump(mode="json"))
-    finally:
-        close = getattr(raster, "close", None)
-        if close:
-            close()
+        if len(nodes) > LAZY_VIEWS:
+            crops: list[Image.Image] | LazyCrops = LazyCrops(raster, nodes, side)
+        else:
+            crops = [raster.read(n.window, (side, side)) for n in nodes]
+        prepared = PreparedImage(item, image_id, raster.width, raster.height, raster.format, raster.georef,
+                                 raster.datetime, nodes, crops, bounds, raster.display.model_dump(mode="json"))
+    except BaseException:
+        _close(raster)
+        raise
+    if not isinstance(prepared.crops, LazyCrops):
+        _close(raster)
+    return prepared
+
+
+def _close(raster) -> None:
+    close = getattr(raster, "close", None)
+    if close:
+        close()
 
 
 VIEW_COLUMNS = ("node_id", "image_id", "level", "parent", "depth", "bbox", "node_box", "complexity", "saliency",
@@ -96,21 +132,38 @@ class ViewEmbedder:
         self.objects = objects
 
     def __call__(self, batch: list[PreparedImage]) -> list[EmbeddedImage]:
-        crops = [c for p in batch for c in p.crops]
-        if "object" in self.levels:
-            pooled, dense = self.encoder.encode_images_and_dense(crops)
-        else:  # no object views: the dense grid would be computed for nothing
-            pooled, dense = self.encoder.encode_images(crops), [None] * len(crops)
-        for p in batch:
-            p.crops = []  # the shard buffer keeps the rows until it is written, not the pixels
+        # Encoded in chunks of whole encoder batches (the batches, hence the vectors, are those of one
+        # call), each chunk's object views derived at once: a large scene's crops (read lazily) and
+        # dense patch grids are never all held together.
+        flat = [(p, j) for p in batch for j in range(len(p.nodes))]
+        chunk = 4 * max(1, int(getattr(self.encoder, "batch_size", 64)))
+        pooled_parts, objects = [], []
+        try:
+            for start in range(0, len(flat), chunk):
+                part = flat[start : start + chunk]
+                crops = [p.crops[j] for p, j in part]
+                if "object" in self.levels:
+                    pooled, dense = self.encoder.encode_images_and_dense(crops)
+                    objects += [object_views(grid, vec, p.nodes[j].window, self.objects)
+                                for (p, j), vec, grid in zip(part, pooled, dense)]
+                else:  # no object views: the dense grid would be computed for nothing
+                    pooled = self.encoder.encode_images(crops)
+                pooled_parts.append(pooled)
+        finally:
+            for p in batch:  # the shard buffer keeps the rows until it is written, not the pixels
+                if isinstance(p.crops, LazyCrops):
+                    p.crops.close()
+                p.crops = []
+        pooled = np.concatenate(pooled_parts) if pooled_parts else np.zeros((0, self.encoder.dim), np.float32)
         out, start = [], 0
         for p in batch:
             n = len(p.nodes)
-            out.append(self._rows(p, pooled[start : start + n], dense[start : start + n]))
+            out.append(self._rows(p, pooled[start : start + n], objects[start : start + n] if objects else None))
             start += n
         return out
 
-    def _rows(self, p: PreparedImage, pooled: np.ndarray, dense: np.ndarray) -> EmbeddedImage:
+    def _rows(self, p: PreparedImage, pooled: np.ndarray, objects: list | None) -> EmbeddedImage:
+        """View rows and vectors of one image; ``objects``: per node, its object views (None: no object level)."""
         rows: dict[str, list] = {c: [] for c in VIEW_COLUMNS}
         vectors = []
 
@@ -127,9 +180,9 @@ class ViewEmbedder:
             tag = "g" if node.index == 0 else f"r{node.index}"
             add(f"{p.image_id}/{tag}", level, node.parent, node.depth, node.window, node.box, node.complexity, 0.0, bounds, vec)
             counts[level] += 1
-        if "object" in self.levels:
-            for node, vec, grid in zip(p.nodes, pooled, dense):
-                for obj in object_views(grid, vec, node.window, self.objects):
+        if objects is not None:
+            for node, found in zip(p.nodes, objects):
+                for obj in found:
                     add(f"{p.image_id}/o{counts['object']}", "object", node.index, node.depth + 1, obj.box, obj.box,
                         0.0, obj.saliency, self._object_bounds(p, node, obj.box), obj.vector)
                     counts["object"] += 1
