@@ -13,6 +13,7 @@ the new one, never half of one.
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import re
@@ -63,6 +64,7 @@ class IndexDir:
         self.root = Path(root)
         self.shards = self.root / "shards"
         self.versions = self.root / "versions"
+        self.mosaics = self.root / "mosaics"
 
     def create(self) -> None:
         for d in (self.root, self.shards, self.versions):
@@ -97,6 +99,17 @@ class IndexDir:
                 yield
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
+
+    MOSAIC_FORMAT = "geoseek-mosaic/1"
+
+    def write_mosaic(self, image_id: str, tiles: list[str], **fields: object) -> str:
+        """Write ``mosaics/<image_id>.json`` (the tiles of one mosaic scene and its georeference), atomically;
+        returns its path relative to the index directory, which is the scene's catalog path."""
+        self.mosaics.mkdir(parents=True, exist_ok=True)
+        rel = f"mosaics/{image_id}.json"
+        body = {"format": self.MOSAIC_FORMAT, "image_id": image_id, "tiles": tiles, **fields}
+        atomic_write_text(self.root / rel, json.dumps(body, indent=1) + "\n")
+        return rel
 
     def current(self) -> str | None:
         p = self.root / "CURRENT"

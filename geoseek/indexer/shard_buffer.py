@@ -68,6 +68,16 @@ class ShardBuffer:
             self.text_cache[t] = v
         return np.stack([self.text_cache[t] for t in texts]) if texts else np.zeros((0, self.encoder.dim), np.float32)
 
+    def _path(self, p) -> str:
+        """The catalog path: the file, or for a mosaic its manifest ``mosaics/<id>.json`` in the index
+        directory (a real file listing the tiles, written before the shard that names it is committed)."""
+        if len(p.item.paths) == 1:
+            return p.item.display_path
+        g = p.georef
+        return self.idx.write_mosaic(p.image_id, [str(x) for x in p.item.paths], width=p.width, height=p.height,
+                                     crs=g.crs if g else None, bounds=list(g.bounds) if g else None,
+                                     bounds_wgs84=list(g.bounds_wgs84) if g else None)
+
     def flush(self) -> int:
         """Write and commit the buffered images as one shard; returns views written."""
         if not self.images and not self.extra_captions:
@@ -92,7 +102,7 @@ class ShardBuffer:
                 captions.append(CaptionRow(text_id=tid, image_id=p.image_id, text=text, split=p.item.split, shard=name))
             g = p.georef
             images.append(ImageRow(
-                image_id=p.image_id, path=p.item.display_path, collection=p.item.collection, split=p.item.split,
+                image_id=p.image_id, path=self._path(p), collection=p.item.collection, split=p.item.split,
                 width=p.width, height=p.height, format=p.format, crs=g.crs if g else None,
                 bounds=list(g.bounds) if g else None, bounds_wgs84=list(g.bounds_wgs84) if g else None,
                 gsd=list(g.gsd) if g else None, datetime=_datetime(p), n_global=e.counts["global"],
