@@ -11,8 +11,9 @@ from geoseek.cli.common import IndexOpt, comma_list, fail, setup_logging, user_e
 
 
 def index(
-    src: Annotated[list[Path], typer.Argument(help="Image files, folders (class folders too), dataset jsons "
-                                              "(Karpathy captions, COCO boxes) or GeoTIFF tiles.")],
+    src: Annotated[list[str], typer.Argument(help="Image files, folders (class folders too), dataset jsons "
+                                             "(Karpathy captions, COCO boxes), GeoTIFF tiles, STAC jsons, or "
+                                             "http(s) URLs of (Cloud-Optimized) GeoTIFFs.")],
     index: Annotated[Path, typer.Option("--index", help="Index directory (created if missing).")],
     model: Annotated[Optional[str], typer.Option(help="Model spec; default: the index's model, else geoseek-default.")] = None,
     levels: Annotated[Optional[str], typer.Option(help="Comma list of global,region,object (global is required).")] = None,
@@ -41,6 +42,7 @@ def index(
 ) -> None:
     """Index images at global, region and object scale into DIR (adds only new images)."""
     setup_logging(not quiet)
+    from geoseek.datasets.remote import as_source
     from geoseek.indexer import run_job
     from geoseek.schemas import DRISParams
     from geoseek.schemas.jobs import IndexJob
@@ -53,7 +55,7 @@ def index(
             base = DRISParams()
             dris = DRISParams(complexity_threshold=base.complexity_threshold if dris_threshold is None else dris_threshold,
                               budget_per_tile=base.budget_per_tile if dris_budget is None else dris_budget, uniform=uniform)
-        job = IndexJob(sources=src, index=index, model=model, levels=comma_list(levels), batch_size=batch_size, device=device,
+        job = IndexJob(sources=[as_source(s) for s in src], index=index, model=model, levels=comma_list(levels), batch_size=batch_size, device=device,
                        shard_size=shard_size, catalog_url=catalog, dris=dris, mosaic=mosaic, workers=workers,
                        progress=not quiet, splits=comma_list(split), wait_s=wait, engine=engine, ray_address=ray_address,
                        image_dir=image_dir, bands=bands, asset=asset)

@@ -24,6 +24,14 @@ from geoseek.datasets.layouts import (
     find_image_root,
     is_coco,
 )
+from geoseek.datasets.remote import (
+    Source,
+    is_remote,
+    remote_id,
+    url_folder,
+    url_name,
+    url_suffix,
+)
 from geoseek.schemas import SkippedInput
 
 log = logging.getLogger(__name__)
@@ -33,9 +41,9 @@ CAPTION_SIDECAR = ".txt"
 
 @dataclass
 class SourceItem:
-    """One image to index: a file, or the touching GeoTIFF tiles of one scene."""
+    """One image to index: a file (or an http(s) URL, kept as its string), or the touching GeoTIFF tiles of one scene."""
 
-    paths: tuple[Path, ...]
+    paths: tuple[Source, ...]
     collection: str
     captions: list[str] = field(default_factory=list)
     split: str | None = None
@@ -49,14 +57,20 @@ class SourceItem:
         return f"{self.paths[0].parent}/[{', '.join(p.name for p in self.paths)}]"
 
 
-def content_id(paths: tuple[Path, ...]) -> str:
+def content_id(paths: tuple[Source, ...]) -> str:
     """Stable image id: sha256 of the file bytes (of each tile's hash, for a mosaic), 20 hex chars."""
     return content_ids(paths)[0]
 
 
-def content_ids(paths: tuple[Path, ...]) -> tuple[str, list[str]]:
+def content_ids(paths: tuple[Source, ...]) -> tuple[str, list[str]]:
     """(image id, per-file ids); a single file's image id is its file id, so a tile indexed alone
-    and the same tile inside a scene are recognised as the same pixels."""
+    and the same tile inside a scene are recognised as the same pixels.
+
+    An http(s) URL's id is not a hash of its bytes but of its URL, size and ETag (``geoseek.datasets.remote``);
+    an unreachable one raises ``RemoteError`` (an OSError) with the reason."""
+    if len(paths) == 1 and is_remote(paths[0]):
+        rid = remote_id(paths[0])
+        return rid, [rid]
     digests = []
     for p in paths:
         h = hashlib.sha256()
@@ -288,9 +302,20 @@ def read_image_folder(folder: Path, mosaic: bool = True) -> tuple[list[SourceIte
     return items, skipped
 
 
-def _read_source(src: Path, mosaic: bool, splits: list[str] | None, image_dir: Path | None, asset: str | None = None
+def _read_remote(url: str) -> tuple[list[SourceItem], list[SkippedInput]]:
+    """An http(s) SRC: one image when it names a TIFF (read by window over HTTP); nothing is fetched yet."""
+    if url_suffix(url) not in TIFF_SUFFIXES:
+        return [], [SkippedInput(path=url, reason=f"remote '{url_suffix(url) or url_name(url)}' is not read: http(s) "
+                                 "sources are (Cloud-Optimized) GeoTIFFs (.tif, .tiff)")]
+    return [SourceItem((url,), url_folder(url))], []
+
+
+def _read_source(src: Source, mosaic: bool, splits: list[str] | None, image_dir: Path | None, asset: str | None = None
                  ) -> tuple[list[SourceItem], list[SkippedInput]]:
     """One SRC argument -> (items, skipped); ``splits`` applies to sources that have splits."""
+    if is_remote(src):
+        return _read_remote(src)
+    src = Path(src)
     if src.is_dir():
         items, skipped = read_image_folder(src, mosaic)
         for it in items:
@@ -312,16 +337,17 @@ def _read_source(src: Path, mosaic: bool, splits: list[str] | None, image_dir: P
     return [], [SkippedInput(path=str(src), reason="file not found")]
 
 
-def discover(srcs: list[Path], mosaic: bool = True, splits: list[str] | None = None,
+def discover(srcs: list[Source], mosaic: bool = True, splits: list[str] | None = None,
              image_dir: Path | None = None, asset: str | None = None) -> tuple[list[SourceItem], list[SkippedInput]]:
     """All SRC arguments -> (items to index, skipped inputs). Raises DatasetError for a bad dataset json.
 
+    An http(s) URL is one remote GeoTIFF (see ``geoseek.datasets.remote``).
     ``splits`` keeps only those splits of each dataset json and split-foldered class-folder dataset
     (other folders and files have no split and are kept). ``image_dir`` names the image folder of the
     dataset json sources (default: found by convention, see ``find_image_root``). ``asset``: the
     asset of each STAC Item to index (default: see ``geoseek.datasets.stac``).
     """
-    if image_dir is not None and not any(s.suffix.lower() == ".json" for s in srcs):
+    if image_dir is not None and not any(not is_remote(s) and Path(s).suffix.lower() == ".json" for s in srcs):
         raise DatasetError(f"--image-dir {image_dir} names the image folder of a dataset json, and no SRC is a .json")
     items, skipped = [], []
     for src in srcs:

@@ -5,8 +5,9 @@ Each image keeps its Item's id, datetime (used by the date filter instead of the
 tags), bbox, collection (the collection filter) and self link (results link back to it), in
 ``extra["stac"]``. The asset indexed is ``--asset NAME`` when given, else ``visual``, else the
 first asset with the ``visual`` role, else the first image asset whose ``eo:bands`` (or
-``bands``) name red, green and blue. An Item without one is skipped with its reason. Assets at
-http(s) URLs are skipped with a reason too: reading remote COGs is not built yet.
+``bands``) name red, green and blue. An Item without one is skipped with its reason. An asset at an
+http(s) URL is read over HTTP by window (``geoseek.datasets.remote``: its id is that of the URL); s3:// and
+gs:// assets are skipped with a reason.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timezone
 from pathlib import Path
 
+from geoseek.datasets.remote import Source, is_remote
 from geoseek.schemas import SkippedInput
 
 log = logging.getLogger(__name__)
@@ -27,7 +29,7 @@ STAC_TYPES = ("Feature", "FeatureCollection", "Catalog", "Collection")
 class StacImage:
     """One Item's asset to index: the file, the Item's collection and its STAC fields (``extra["stac"]``)."""
 
-    file: Path
+    file: Source  # a local Path, or the asset's http(s) URL
     collection: str
     stac: dict
 
@@ -99,11 +101,11 @@ def read_stac(path: Path, asset: str | None = None) -> tuple[list[StacImage], li
             skipped.append(SkippedInput(path=where, reason=why))
             continue
         href = item.assets[key].get_absolute_href() or item.assets[key].href
-        if href.startswith(("http://", "https://", "s3://", "gs://")):
-            skipped.append(SkippedInput(path=where, reason=f"asset '{key}' is remote ({href[:120]}); only local assets "
-                                                           "are read so far"))
+        if href.startswith(("s3://", "gs://")):
+            skipped.append(SkippedInput(path=where, reason=f"asset '{key}' is in object storage ({href[:120]}); only local "
+                                                           "files and http(s) URLs are read"))
             continue
-        file = Path(href.removeprefix("file://"))
+        file = href if is_remote(href) else Path(href.removeprefix("file://"))
         self_href = item.get_self_href() or str(path)
         stac = {"id": item.id, "collection": item.collection_id, "datetime": _utc(item), "bbox": item.bbox,
                 "self": self_href, "asset": key}

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 import geoseek
+from geoseek.datasets.remote import Source
 from geoseek.datasets.sources import SourceItem, content_ids, discover
 from geoseek.index.catalog import Catalog
 from geoseek.index.layout import IndexDir
@@ -213,7 +214,7 @@ def publish_version(idx: IndexDir, catalog: Catalog, encoder_info: ModelInfo, se
     return version
 
 
-def run_index(srcs: list[Path], index: Path, *, encoder: Encoder | None = None, **options: object) -> IndexReport:
+def run_index(srcs: list[Source], index: Path, *, encoder: Encoder | None = None, **options: object) -> IndexReport:
     """Index ``srcs`` into the index directory ``index``; ``options`` are IndexJob fields (see schemas.jobs).
 
     ``encoder`` may be passed already loaded (benchmarks, long-lived workers); it must match the job's model.

@@ -2,16 +2,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from geoseek.schemas.levels import LEVELS, Level
 from geoseek.schemas.manifest import DRISParams, ObjectParams
+from geoseek.schemas.sources import as_source
 
 FLAT_MAX = 100_000  # exact search stays under ~10 ms per query below this on 2 CPU cores
 HNSW_MAX = 5_000_000  # beyond this, HNSW's graph memory outgrows compressed IVF-PQ codes
 DEFAULT_MODEL = "geoseek-default"
+
+# A SRC: a local path, or an http(s) URL kept as its string (``Path`` would collapse its '//').
+SourceArg = Annotated[str | Path, AfterValidator(as_source)]
 
 
 class IndexJob(BaseModel):
@@ -19,7 +23,7 @@ class IndexJob(BaseModel):
     setting when it exists, else the default."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    sources: list[Path] = Field(min_length=1)
+    sources: list[SourceArg] = Field(min_length=1)
     index: Path
     model: str | None = None
     levels: list[str] | None = None  # checked by the indexer (parse_levels), which names the option in its error

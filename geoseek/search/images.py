@@ -6,10 +6,10 @@ so a thumbnail shows exactly what the indexer saw.
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 
+from geoseek.datasets.remote import as_source
 from geoseek.index.version import VersionData
 from geoseek.schemas.api import CaptionRecord, ImageRecord, ViewRecord
 from geoseek.schemas.errors import (
@@ -73,7 +73,7 @@ def render_jpeg(data: VersionData, image_id: str, box: PixelBox | None, size: in
     """
     image_index(data, image_id)
     row = data.images.rows[image_id]
-    paths = [Path(p) for p in (row.extra or {}).get("tiles", [row.path])]
+    paths = [as_source(p) for p in (row.extra or {}).get("tiles", [row.path])]  # an http(s) URL stays a URL
     try:
         raster = open_raster(paths, display=(row.extra or {}).get("display"))
     except RasterError as exc:

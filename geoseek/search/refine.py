@@ -8,11 +8,11 @@ the hits re-ranked. It reads source pixels at query time, so it costs encoder ca
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from geoseek.datasets.remote import Source, as_source
 from geoseek.models import Encoder
 from geoseek.schemas.search import Box, ImageHit
 from geoseek.search.fusion import weighted_sum
@@ -34,7 +34,7 @@ def child_windows(box: Box, side: int, width: int, height: int) -> list[tuple[in
     return [encode_window(q, side, width, height) for q in quads]
 
 
-def read_windows(paths: list[Path], windows: list[tuple[int, int, int, int]], side: int,
+def read_windows(paths: list[Source], windows: list[tuple[int, int, int, int]], side: int,
                  display: dict | None = None) -> list[Image.Image]:
     """Crops of ``windows`` from the source raster (tiles of a mosaic, or one file), resized to ``side`` px,
     read through the ``display`` recorded at indexing (bands, 8-bit scaling) when given.
@@ -79,7 +79,7 @@ def refine_hits(state: IndexState, hits: list[ImageHit], query: np.ndarray, enco
             continue
         try:
             extra = row.extra or {}
-            crops = read_windows([Path(p) for p in extra.get("tiles", [row.path])], kids, encoder.image_size,
+            crops = read_windows([as_source(p) for p in extra.get("tiles", [row.path])], kids, encoder.image_size,
                                  extra.get("display"))
         except RasterError as exc:  # the source moved or changed since indexing: keep the stored scores
             log.warning("refine skipped %s: %s", hit.path, exc)

@@ -1,8 +1,8 @@
 """Open and validate rasters; read pixel windows as RGB.
 
 Three readers share one small interface (``width``, ``height``, ``read``, ``thumbnail``,
-``georef``): PIL for JPEG/PNG/WebP/BMP, rasterio for (Geo)TIFF, and a mosaic of touching
-GeoTIFF tiles. Every check that can refuse an input runs in ``open_raster`` and raises
+``georef``): PIL for JPEG/PNG/WebP/BMP, rasterio for (Geo)TIFF (files, and http(s) URLs: ``datasets.remote``),
+and a mosaic of touching GeoTIFF tiles. Every check that can refuse an input runs in ``open_raster`` and raises
 ``RasterError`` whose message is the one-line reason shown to the user.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
+from geoseek.datasets import remote
 from geoseek.datasets.formats import IMAGE_SUFFIXES, TIFF_SUFFIXES
 from geoseek.schemas import Georef
 from geoseek.schemas.errors import RasterError  # noqa: F401 - raised here, re-exported
@@ -48,7 +49,6 @@ MAX_PIXELS_PER_BYTE = 2_000
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in source pixels, x1/y1 exclusive
 
 
-
 class Raster(Protocol):
     width: int
     height: int
@@ -67,12 +67,12 @@ class Raster(Protocol):
         """(h, w) bool of the same shape as ``thumbnail(max_side)``, False where nodata/alpha/masked; None: all valid."""
 
 
-def _check_size(path: Path, width: int, height: int, limit: int) -> None:
+def _check_size(file_size: int | None, width: int, height: int, limit: int) -> None:
     pixels = width * height
-    size = max(path.stat().st_size, 1)
+    size = max(file_size or 0, 1)
     if pixels > limit:
         raise RasterError(f"decompression bomb guard: header claims {width}x{height} ({pixels:,} px), limit is {limit:,} px")
-    if pixels > 1_000_000 and pixels / size > MAX_PIXELS_PER_BYTE:
+    if file_size is not None and pixels > 1_000_000 and pixels / size > MAX_PIXELS_PER_BYTE:
         raise RasterError(
             f"decompression bomb guard: header claims {width}x{height} ({pixels:,} px) in a {size:,}-byte file"
         )
@@ -116,7 +116,7 @@ class PILRaster:
         with im:
             self.format = (im.format or "unknown").lower()
             self.width, self.height = im.size
-            _check_size(path, self.width, self.height, MAX_DECODED_PIXELS)
+            _check_size(path.stat().st_size, self.width, self.height, MAX_DECODED_PIXELS)
             if im.mode not in ("RGB", "P", *_PIL_GREY, *_PIL_ALPHA):
                 raise RasterError(f"unsupported band layout: mode {im.mode} ({_describe_mode(im.mode)}); "
                                   "expected RGB, grey (8/16-bit, float) or RGBA")
@@ -183,15 +183,19 @@ def _georef(ds) -> Georef | None:
     return Georef(crs=ds.crs.to_string(), bounds=tuple(b), bounds_wgs84=tuple(wgs), gsd=(abs(ds.res[0]), abs(ds.res[1])))
 
 
-def _open_tiff(path: Path):
+def _open_tiff(path: remote.Source):
     import rasterio
 
-    try:
-        ds = rasterio.open(path)
+    try:  # a URL's size (None: not sent) from one HEAD; the bomb guard needs it
+        size = remote.probe(path).size if remote.is_remote(path) else path.stat().st_size
+        with remote.read_env(path):
+            ds = rasterio.open(path)
+    except remote.RemoteError as exc:
+        raise RasterError(f"unreachable: {exc}") from None
     except Exception as exc:
         raise RasterError(f"unreadable: {str(exc).splitlines()[0][:160]}") from exc
     try:
-        _check_size(path, ds.width, ds.height, MAX_WINDOWED_PIXELS)
+        _check_size(size, ds.width, ds.height, MAX_WINDOWED_PIXELS)
         if ds.count < 1:
             raise RasterError("unsupported band layout: the file has no bands")
     except BaseException:
@@ -229,36 +233,40 @@ def _read_window(ds, box: Box, out_size: tuple[int, int], display: Display) -> n
 
 
 class TiffRaster:
-    """A (Geo)TIFF read by window through rasterio."""
+    """A (Geo)TIFF read by window through rasterio; a URL is read under ``gdal_env`` (every read, in its thread)."""
 
     format = "tiff"
 
-    def __init__(self, path: Path, bands: str | None = None, display: Display | None = None) -> None:
+    def __init__(self, path: remote.Source, bands: str | None = None, display: Display | None = None) -> None:
+        self._env = lambda: remote.read_env(path)
         self._ds = _open_tiff(path)
         try:
-            self.display = _check_display(display, self._ds) if display else decide_display([self._ds], bands)
-            self.width, self.height = self._ds.width, self._ds.height
-            self.georef = _georef(self._ds)
-            self.datetime = _tiff_datetime(self._ds.tags().get("TIFFTAG_DATETIME"))
-            self.transform = self._ds.transform
-            self.crs = self._ds.crs
-            self.thumbnail(256)  # decode once now so corrupt data is refused here, not mid-batch
+            with self._env():
+                self.display = _check_display(display, self._ds) if display else decide_display([self._ds], bands)
+                self.width, self.height = self._ds.width, self._ds.height
+                self.georef = _georef(self._ds)
+                self.datetime = _tiff_datetime(self._ds.tags().get("TIFFTAG_DATETIME"))
+                self.transform, self.crs = self._ds.transform, self._ds.crs
+                self.thumbnail(256)  # decode once now so corrupt data is refused here, not mid-batch
         except BaseException:
             self._ds.close()
             raise
 
     def read(self, box: Box, out_size: tuple[int, int]) -> Image.Image:
-        return Image.fromarray(_read_window(self._ds, box, out_size, self.display)).resize(out_size, Image.BICUBIC)
+        with self._env():
+            return Image.fromarray(_read_window(self._ds, box, out_size, self.display)).resize(out_size, Image.BICUBIC)
 
     def thumbnail(self, max_side: int) -> np.ndarray:
         s = min(1.0, max_side / max(self.width, self.height))
         size = (max(1, round(self.width * s)), max(1, round(self.height * s)))
-        return np.asarray(Image.fromarray(_read_window(self._ds, (0, 0, self.width, self.height), size, self.display)).resize(size))
+        with self._env():
+            return np.asarray(Image.fromarray(_read_window(self._ds, (0, 0, self.width, self.height), size, self.display)).resize(size))
 
     def valid_mask(self, max_side: int) -> np.ndarray | None:
-        if all_valid(self._ds):
-            return None
-        return tile_mask(self._ds, (0, 0, self.width, self.height), thumb_size(self.width, self.height, max_side))
+        with self._env():
+            if all_valid(self._ds):
+                return None
+            return tile_mask(self._ds, (0, 0, self.width, self.height), thumb_size(self.width, self.height, max_side))
 
     def close(self) -> None:
         self._ds.close()
@@ -351,7 +359,7 @@ class MosaicRaster:
             t.ds.close()
 
 
-def open_raster(paths: list[Path], bands: str | None = None, display: Display | dict | None = None) -> Raster:
+def open_raster(paths: list[remote.Source], bands: str | None = None, display: Display | dict | None = None) -> Raster:
     """Open one image file, or several GeoTIFF tiles as a mosaic; raise RasterError with the reason.
 
     ``bands``: the ``--bands`` option (see ``geoseek.views.bands``); ``display``: a recorded ``Display`` (or its
@@ -359,6 +367,11 @@ def open_raster(paths: list[Path], bands: str | None = None, display: Display | 
     """
     if isinstance(display, dict):
         display = Display.model_validate(display)
+    if any(remote.is_remote(p) for p in paths):
+        if len(paths) > 1 or remote.url_suffix(paths[0]) not in TIFF_SUFFIXES:
+            raise RasterError("an http(s) source is one GeoTIFF (.tif, .tiff); remote tiles are not mosaicked")
+        return TiffRaster(paths[0], bands, display)
+    paths = [Path(p) for p in paths]
     for p in paths:
         if not p.is_file():
             raise RasterError("file not found")

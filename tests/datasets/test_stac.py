@@ -35,7 +35,8 @@ def _rgb(href: str) -> pystac.Asset:
 
 @pytest.fixture()
 def collection_file(tmp_path) -> Path:
-    """items.geojson: two usable Items (a visual asset; an RGB asset), one with separate band files, one remote."""
+    """items.geojson: two usable Items (a visual asset; an RGB asset), one with separate band files, one at an
+    http URL nothing answers (discovered; skipped when its id is asked for) and one in object storage."""
     shutil.copy(UTM, tmp_path / "bahamas.tif")
     shutil.copy(TILE, tmp_path / "joplin.tif")
     items = [
@@ -46,7 +47,9 @@ def collection_file(tmp_path) -> Path:
         _item("bands-only", datetime(2020, 1, 1, tzinfo=timezone.utc), "s2",
               {k: pystac.Asset(href=f"./{k}.tif", media_type=IMG) for k in ("red", "green", "blue")}),
         _item("remote", datetime(2020, 1, 1, tzinfo=timezone.utc), "s2",
-              {"visual": pystac.Asset(href="https://example.invalid/TCI.tif", media_type=IMG)}),
+              {"visual": pystac.Asset(href="http://127.0.0.1:9/TCI.tif", media_type=IMG)}),
+        _item("bucket", datetime(2020, 1, 1, tzinfo=timezone.utc), "s2",
+              {"visual": pystac.Asset(href="s3://bucket/TCI.tif", media_type=IMG)}),
     ]
     path = tmp_path / "items.geojson"
     fc = pystac.ItemCollection(items).to_dict()
@@ -60,19 +63,21 @@ def collection_file(tmp_path) -> Path:
 
 def test_items_become_images_and_the_rest_are_skipped_with_reasons(collection_file):
     items, skipped = discover([collection_file])
-    assert [(i.paths[0].name, i.collection, i.extra["stac"]["id"]) for i in items] == [
-        ("bahamas.tif", "bahamas-demo", "bahamas-2019"), ("joplin.tif", "xview2", "joplin-2011")]
+    assert [(str(i.paths[0]).split("/")[-1], i.collection, i.extra["stac"]["id"]) for i in items] == [
+        ("bahamas.tif", "bahamas-demo", "bahamas-2019"), ("joplin.tif", "xview2", "joplin-2011"), ("TCI.tif", "s2", "remote")]
+    assert items[2].paths == ("http://127.0.0.1:9/TCI.tif",)  # a URL stays a string, read over HTTP
     assert items[0].extra["stac"]["datetime"] == "2019-06-01T10:00:00" and items[0].extra["stac"]["asset"] == "visual"
     reasons = {s.path.split("#")[-1]: s.reason for s in skipped}
     assert "separate band files are not stacked yet" in reasons["bands-only"] and "--asset" in reasons["bands-only"]
-    assert "remote" in reasons["remote"]
+    assert "object storage" in reasons["bucket"] and "remote" not in reasons
     chosen, _ = discover([collection_file], asset="thumbnail")
     assert [i.paths[0].name for i in chosen] == ["thumb.jpg"]
 
 
 def test_stac_datetimes_collections_and_links_drive_search(collection_file, tmp_path, tiny_vit_config):
     report = run_index([collection_file], tmp_path / "ix", model=str(tiny_vit_config), device="cpu", progress=False)
-    assert report.new_images == 2 and len(report.skipped) == 2
+    assert report.new_images == 2 and len(report.skipped) == 3
+    assert any(s.path == "http://127.0.0.1:9/TCI.tif" and "cannot connect" in s.reason for s in report.skipped)
     engine = SearchEngine(tmp_path / "ix", device="cpu")
     hits = engine.search_text("buildings", k=5).results
     assert {h.stac.id for h in hits} == {"bahamas-2019", "joplin-2011"}
