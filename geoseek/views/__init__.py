@@ -2,3 +2,9 @@
 
 Shared by the indexer, query-by-image and zoom refine, so an upload is seen exactly as an indexed image is.
 """
+import os
+
+# GDAL's block cache defaults to 5% of RAM (1.2 GB on a 24 GB machine) and a large scene fills it:
+# GeoSeek reads each window once, so a small cache costs nothing and bounds memory. A GDAL_CACHEMAX
+# the user sets wins.
+os.environ.setdefault("GDAL_CACHEMAX", "256")
