@@ -100,7 +100,9 @@ def read_stac(path: Path, asset: str | None = None) -> tuple[list[StacImage], li
         if key is None:
             skipped.append(SkippedInput(path=where, reason=why))
             continue
-        href = item.assets[key].get_absolute_href() or item.assets[key].href
+        raw = item.assets[key].href
+        # An absolute href (a URL, or a path from /) is the file; only a relative one resolves against the Item.
+        href = raw if "://" in raw or raw.startswith("/") else (item.assets[key].get_absolute_href() or raw)
         if href.startswith(("s3://", "gs://")):
             skipped.append(SkippedInput(path=where, reason=f"asset '{key}' is in object storage ({href[:120]}); only local "
                                                            "files and http(s) URLs are read"))

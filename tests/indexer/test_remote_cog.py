@@ -257,3 +257,39 @@ def test_a_server_that_never_answers_times_out():
         silent.listen(1)
         with pytest.raises(RemoteError, match=r"no answer within 0.5 s"):
             probe(f"http://127.0.0.1:{silent.getsockname()[1]}/x.tif", timeout_s=0.5)
+
+
+def test_a_stac_item_collection_with_local_and_http_assets(cog, server, tmp_path, tiny_vit_config):
+    """One Item's asset is a local file, another's a COG served over HTTP: both are indexed, keep their
+    Items' datetimes and collections, and link back to their Items."""
+    import json
+    import shutil
+    from datetime import datetime
+
+    from geoseek.search import Filters, SearchEngine
+
+    local = tmp_path / "local.tif"
+    shutil.copy(cog, local)
+
+    def item(item_id: str, href: str, when: str, collection: str) -> dict:
+        return {"type": "Feature", "stac_version": "1.0.0", "id": item_id, "collection": collection,
+                "geometry": None, "bbox": None, "properties": {"datetime": when},
+                "links": [{"rel": "self", "href": f"https://stac.example/{collection}/{item_id}.json"}],
+                "assets": {"visual": {"href": href, "type": "image/tiff; application=geotiff; profile=cloud-optimized"}}}
+
+    # The two assets hold the same pixels; their ids differ (a local file is hashed, a URL is not), so both index.
+    fc = {"type": "FeatureCollection", "features": [
+        item("on-disk", str(local), "2011-05-24T17:00:00Z", "archive"),
+        item("over-http", f"{server.base}/{cog.name}", "2020-03-10T16:30:00Z", "cloud")]}
+    (tmp_path / "items.geojson").write_text(json.dumps(fc))
+    report = run_index([tmp_path / "items.geojson"], tmp_path / "ix", model=str(tiny_vit_config), device="cpu",
+                       progress=False, dris=DRISParams(cell_px=8, budget_per_tile=0.05))
+    assert report.new_images == 2 and not report.skipped
+    engine = SearchEngine(tmp_path / "ix", device="cpu")
+    hits = {h.stac.id: h for h in engine.search_text("houses", k=5).results}
+    assert hits["over-http"].path == f"{server.base}/{cog.name}" and hits["on-disk"].path == str(local)
+    assert hits["over-http"].stac.href == "https://stac.example/cloud/over-http.json"  # the Item, where it lives
+    assert (hits["on-disk"].datetime, hits["over-http"].datetime) == ("2011-05-24T17:00:00", "2020-03-10T16:30:00")
+    late = engine.search_text("houses", k=5, filters=Filters(start=datetime(2015, 1, 1))).results
+    assert [h.stac.id for h in late] == ["over-http"]
+    assert [h.stac.id for h in engine.search_text("houses", k=5, filters=Filters(collections=("archive",))).results] == ["on-disk"]
