@@ -112,10 +112,10 @@ def summarise(log: list[dict], published: list[tuple[str, float]], base_version:
     wrong = [r for r in ok if r["version"] not in expected or (checkable and r["hits"] != expected[r["version"]])]
     # A client never sees an older version after a newer one.
     order = {v: i for i, v in enumerate(expected)}
-    backwards = sum(1 for c in {r["client"] for r in ok}
-                    for a, b in zip(*(lambda rs: (rs, rs[1:]))(sorted((r for r in ok if r["client"] == c),
-                                                                      key=lambda r: r["start"])))
-                    if order.get(b["version"], 0) < order.get(a["version"], 0))
+    backwards = 0  # steps where a client's next response came from an older version than its last
+    for c in {r["client"] for r in ok}:
+        seen = [order.get(r["version"], 0) for r in sorted((r for r in ok if r["client"] == c), key=lambda r: r["start"])]
+        backwards += sum(b < a for a, b in zip(seen, seen[1:]))
     switches = []
     for version, at in published:
         first = min((r["end"] for r in ok if r["version"] == version), default=None)

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
+from itertools import combinations
 from pathlib import Path
 
 from geoseek.datasets.formats import IMAGE_SUFFIXES, TIFF_SUFFIXES
@@ -149,7 +150,7 @@ def _load_json(path: Path) -> object:
         raise DatasetError(f"{path}: cannot be read ({exc})") from exc
 
 
-def read_dataset(path: Path, image_dir: Path | None = None, splits: list[str] | None = None
+def read_dataset(path: Path, image_dir: Path | None = None, splits: list[str] | None = None, data: object = None
                  ) -> tuple[list[SourceItem], list[SkippedInput]]:
     """Parse a dataset json: Karpathy-style (``images[]`` with ``filepath``/``filename``, ``sentences[].raw``
     or ``captions[]``, ``split``, ``label``) or COCO detection (``images``, ``annotations``, ``categories``).
@@ -158,7 +159,7 @@ def read_dataset(path: Path, image_dir: Path | None = None, splits: list[str] | 
     the archive root: nothing outside it is read. ``splits`` keeps only those splits; only their files
     must exist. Every listed file must exist: a benchmark scored on a silent subset is worse than an error.
     """
-    data = _load_json(path)
+    data = _load_json(path) if data is None else data  # ``data``: the json already parsed by the caller
     if not isinstance(data, dict):
         raise DatasetError(f"{path}: expected an object with an 'images' list (Karpathy dataset.json)")
     base = image_dir if image_dir is not None else path.parent
@@ -239,7 +240,7 @@ def group_tiles(tiffs: list[Path]) -> list[tuple[Path, ...]]:
     for (_, resx, resy, _bands), paths in by_grid.items():
         tol = 0.5 * min(resx, resy)
         box = {p: headers[p][3] for p in paths}
-        co_located = {a for a in paths for b in paths if a != b and _overlap(box[a], box[b], tol)}
+        co_located = {p for a, b in combinations(paths, 2) if _overlap(box[a], box[b], tol) for p in (a, b)}
         groups += [(p,) for p in paths if p in co_located]
         tiles = [p for p in paths if p not in co_located]
         parent = {p: p for p in tiles}
@@ -327,9 +328,12 @@ def _read_source(src: Source, mosaic: bool, splits: list[str] | None, image_dir:
     if src.suffix.lower() in (".json", ".geojson") and src.is_file():
         from geoseek.datasets.stac import is_stac, read_stac
 
-        if is_stac(_load_json(src)):
-            found, skipped = read_stac(src, asset)
+        data = _load_json(src)  # parsed once: STAC, else a dataset json
+        if is_stac(data):
+            found, skipped = read_stac(src, data, asset)
             return [SourceItem((s.file,), s.collection, [], None, {"stac": s.stac}, root=src.parent) for s in found], skipped
+        if src.suffix.lower() == ".json":
+            return read_dataset(src, image_dir, splits, data)
     if src.suffix.lower() == ".json":
         return read_dataset(src, image_dir, splits)
     if src.is_file() or src.suffix.lower() in IMAGE_SUFFIXES:

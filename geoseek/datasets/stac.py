@@ -11,7 +11,6 @@ gs:// assets are skipped with a reason.
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import timezone
@@ -90,9 +89,8 @@ def _utc(item) -> str | None:
     return when.isoformat(timespec="seconds")
 
 
-def read_stac(path: Path, asset: str | None = None) -> tuple[list[StacImage], list[SkippedInput]]:
-    """One image per STAC Item under ``path`` (an Item, ItemCollection, Catalog or Collection json)."""
-    data = json.loads(path.read_text())
+def read_stac(path: Path, data: dict, asset: str | None = None) -> tuple[list[StacImage], list[SkippedInput]]:
+    """One image per STAC Item under ``path`` (an Item, ItemCollection, Catalog or Collection json; ``data``: it parsed)."""
     items, skipped = [], []
     for item in _items(path, data):
         where = f"{path}#{item.id}"

@@ -39,9 +39,7 @@ class LazyCrops:
         return self.raster.read(self.nodes[j].window, (self.side, self.side))
 
     def close(self) -> None:
-        close = getattr(self.raster, "close", None)
-        if close:
-            close()
+        _close(self.raster)
 
 
 @dataclass

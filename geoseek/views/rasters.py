@@ -257,8 +257,7 @@ class TiffRaster:
             return Image.fromarray(_read_window(self._ds, box, out_size, self.display)).resize(out_size, Image.BICUBIC)
 
     def thumbnail(self, max_side: int) -> np.ndarray:
-        s = min(1.0, max_side / max(self.width, self.height))
-        size = (max(1, round(self.width * s)), max(1, round(self.height * s)))
+        size = thumb_size(self.width, self.height, max_side)
         with self._env():
             return np.asarray(Image.fromarray(_read_window(self._ds, (0, 0, self.width, self.height), size, self.display)).resize(size))
 

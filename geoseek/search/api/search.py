@@ -19,9 +19,8 @@ from geoseek.search.api.deps import (
     FormInt,
     SettingsDep,
     clean,
-    paths_of,
 )
-from geoseek.search.api.exposure import clip, public_response
+from geoseek.search.api.exposure import clip, path_map, public_response
 from geoseek.search.filters import Filters, parse_bbox
 from geoseek.search.geojson import MEDIA_TYPE, feature_collection
 
@@ -35,13 +34,12 @@ GEOJSON = {200: {"content": {"application/json": {}, MEDIA_TYPE: {}},
 
 def _answer(request: Request, resp: SearchResponse, engine, settings) -> SearchResponse | JSONResponse:
     """The response as the client asked for it: JSON (default) or GeoJSON when Accept names geo+json."""
-    public = public_response(resp, paths_of(engine, settings))
+    state = engine.state()  # once: the path map and the GeoJSON read one version
+    public = public_response(resp, path_map(state, settings.paths))
     if MEDIA_TYPE not in request.headers.get("accept", ""):
         return public
-    try:
-        return JSONResponse(feature_collection(public, engine.state().images), media_type=MEDIA_TYPE)
-    except ValueError as exc:  # caption results have no footprint
-        raise HTTPException(406, str(exc)) from None
+    # Caption results never get here: search_image refuses GeoJSON for target=texts with a 406.
+    return JSONResponse(feature_collection(public, state.images), media_type=MEDIA_TYPE)
 
 
 @router.post("/text", response_model=SearchResponse, responses={**ERRORS, **GEOJSON})
