@@ -38,6 +38,7 @@ from PIL import Image
 from geoseek.bench.recall import BenchError
 from geoseek.models import Encoder
 from geoseek.schemas.search import Box
+from geoseek.schemas.sources import image_files
 from geoseek.search.engine import SearchEngine
 from geoseek.search.refine import best_children, child_windows, read_windows
 from geoseek.search.state import IndexState
@@ -134,7 +135,7 @@ def _refine(state: IndexState, boxes: np.ndarray, scores: np.ndarray, q: np.ndar
         return boxes, scores, 0, 0
     row = imgs.rows[imgs.ids[0]]
     try:
-        crops = read_windows([Path(p) for p in (row.extra or {}).get("tiles", [row.path])], windows, side)
+        crops = read_windows(image_files(row.path, row.extra), windows, side, (row.extra or {}).get("display"))
     except RasterError as exc:
         raise BenchError(f"refine cannot read the scene {row.path}: {exc}") from None
     boxes, scores = boxes.copy(), scores.astype(np.float32)

@@ -40,6 +40,7 @@ from geoseek.bench.variants import (
 )
 from geoseek.indexer import run_index
 from geoseek.models import Encoder, load_encoder
+from geoseek.schemas.sources import image_files
 from geoseek.search.engine import SearchEngine
 from geoseek.search.state import IndexState
 
@@ -68,7 +69,7 @@ def sample_sources(state: IndexState, n: int) -> list[Path]:
     paths: list[Path] = []
     for iid in ids:
         row = state.images.rows[iid]
-        paths += [Path(p) for p in (row.extra or {}).get("tiles", [row.path])]
+        paths += [Path(p) for p in image_files(row.path, row.extra)]
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise FileNotFoundError(f"{len(missing)} source file(s) of the index are gone (e.g. {missing[0]}); "

@@ -17,7 +17,7 @@ def index(
     index: Annotated[Path, typer.Option("--index", help="Index directory (created if missing).")],
     model: Annotated[Optional[str], typer.Option(help="Model spec; default: the index's model, else geoseek-default.")] = None,
     levels: Annotated[Optional[str], typer.Option(help="Comma list of global,region,object (global is required).")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Views per encoder batch.")] = 64,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Views per encoder batch (default: 64 on a GPU, 16 on a CPU).")] = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     shard_size: Annotated[int, typer.Option("--shard-size", min=1, help="Images per Parquet shard (the resume unit).")] = 512,
     catalog: Annotated[Optional[str], typer.Option(help="SQLAlchemy URL; default sqlite in the index directory.")] = None,
@@ -37,7 +37,8 @@ def index(
     bands: Annotated[Optional[str], typer.Option("--bands", help="Bands shown as RGB when the file does not say: "
                                                  "'4,3,2', '1' (grey) or a preset: sentinel2, landsat, rgbn, pan.")] = None,
     asset: Annotated[Optional[str], typer.Option("--asset", help="The asset of each STAC Item to index (default: "
-                                                 "'visual', else one with red, green and blue bands).")] = None,
+                                                 "'visual', else one with red, green and blue bands, else three one-band "
+                                                 "assets red, green, blue stacked), or three assets R,G,B to stack.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Index images at global, region and object scale into DIR (adds only new images)."""

@@ -42,7 +42,8 @@ CAPTION_SIDECAR = ".txt"
 
 @dataclass
 class SourceItem:
-    """One image to index: a file (or an http(s) URL, kept as its string), or the touching GeoTIFF tiles of one scene."""
+    """One image to index: a file (or an http(s) URL, kept as its string), the touching GeoTIFF tiles of one scene,
+    or (``stacked``) three one-band files read as red, green and blue (a STAC Item's band assets)."""
 
     paths: tuple[Source, ...]
     collection: str
@@ -50,11 +51,14 @@ class SourceItem:
     split: str | None = None
     extra: dict = field(default_factory=dict)
     root: Path | None = None  # the source folder it was found under (SRC folder, archive root, a file's folder)
+    stacked: bool = False
 
     @property
     def display_path(self) -> str:
         if len(self.paths) == 1:
             return str(self.paths[0])
+        if self.stacked or any(is_remote(p) for p in self.paths):
+            return "[" + ", ".join(str(p) for p in self.paths) + "]"
         return f"{self.paths[0].parent}/[{', '.join(p.name for p in self.paths)}]"
 
 
@@ -63,26 +67,30 @@ def content_id(paths: tuple[Source, ...]) -> str:
     return content_ids(paths)[0]
 
 
-def content_ids(paths: tuple[Source, ...]) -> tuple[str, list[str]]:
+def _file_digest(p: Source) -> str:
+    """sha256 hex of a file's bytes; of a URL, its remote id (``geoseek.datasets.remote``)."""
+    if is_remote(p):
+        return remote_id(p)
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def content_ids(paths: tuple[Source, ...], stacked: bool = False) -> tuple[str, list[str]]:
     """(image id, per-file ids); a single file's image id is its file id, so a tile indexed alone
-    and the same tile inside a scene are recognised as the same pixels.
+    and the same tile inside a scene are recognised as the same pixels. A mosaic's id ignores the tiles' order;
+    a band stack's (``stacked``) does not, since red, green, blue is not blue, green, red.
 
     An http(s) URL's id is not a hash of its bytes but of its URL, size and ETag (``geoseek.datasets.remote``);
     an unreachable one raises ``RemoteError`` (an OSError) with the reason."""
-    if len(paths) == 1 and is_remote(paths[0]):
-        rid = remote_id(paths[0])
-        return rid, [rid]
-    digests = []
-    for p in paths:
-        h = hashlib.sha256()
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        digests.append(h.hexdigest())
+    digests = [_file_digest(p) for p in paths]
     files = [d[:20] for d in digests]
     if len(digests) == 1:
         return files[0], files
-    return hashlib.sha256("".join(sorted(digests)).encode()).hexdigest()[:20], files
+    key = "stack:" + "".join(digests) if stacked else "".join(sorted(digests))
+    return hashlib.sha256(key.encode()).hexdigest()[:20], files
 
 
 def _entry_captions(entry: dict, where: str) -> tuple[list[str], int]:
@@ -331,7 +339,8 @@ def _read_source(src: Source, mosaic: bool, splits: list[str] | None, image_dir:
         data = _load_json(src)  # parsed once: STAC, else a dataset json
         if is_stac(data):
             found, skipped = read_stac(src, data, asset)
-            return [SourceItem((s.file,), s.collection, [], None, {"stac": s.stac}, root=src.parent) for s in found], skipped
+            return [SourceItem(s.files, s.collection, [], None, {"stac": s.stac}, root=src.parent, stacked=len(s.files) == 3)
+                    for s in found], skipped
         if src.suffix.lower() == ".json":
             return read_dataset(src, image_dir, splits, data)
     if src.suffix.lower() == ".json":

@@ -5,7 +5,9 @@ Each image keeps its Item's id, datetime (used by the date filter instead of the
 tags), bbox, collection (the collection filter) and self link (results link back to it), in
 ``extra["stac"]``. The asset indexed is ``--asset NAME`` when given, else ``visual``, else the
 first asset with the ``visual`` role, else the first image asset whose ``eo:bands`` (or
-``bands``) name red, green and blue. An Item without one is skipped with its reason. An asset at an
+``bands``) name red, green and blue, else three one-band GeoTIFF assets named red, green and blue
+(Landsat's ``SR_B4``/``SR_B3``/``SR_B2``, Sentinel-2's ``red``/``green``/``blue``), read stacked as one RGB image
+(``geoseek.views.stack``; ``--asset R,G,B`` names them). An Item without one is skipped with its reason. An asset at an
 http(s) URL is read over HTTP by window (``geoseek.datasets.remote``: its id is that of the URL); s3:// and
 gs:// assets are skipped with a reason.
 """
@@ -28,7 +30,7 @@ STAC_TYPES = ("Feature", "FeatureCollection", "Catalog", "Collection")
 class StacImage:
     """One Item's asset to index: the file, the Item's collection and its STAC fields (``extra["stac"]``)."""
 
-    file: Source  # a local Path, or the asset's http(s) URL
+    files: tuple[Source, ...]  # a local Path or the asset's http(s) URL; three (R, G, B) for band assets
     collection: str
     stac: dict
 
@@ -55,28 +57,60 @@ def _items(path: Path, data: dict) -> list:
     return list(cat.get_items(recursive=True))
 
 
-def _rgb_bands(asset) -> bool:
+RGB = ("red", "green", "blue")
+
+
+def _band_names(asset) -> list[str]:
     extra = asset.extra_fields
     bands = extra.get("eo:bands") or extra.get("bands") or []
-    names = {(b.get("common_name") or b.get("name") or "").lower() for b in bands if isinstance(b, dict)}
-    return {"red", "green", "blue"} <= names
+    return [(b.get("common_name") or b.get("name") or "").lower() for b in bands if isinstance(b, dict)]
 
 
-def pick_asset(item, asset: str | None) -> tuple[str | None, str]:
-    """(the asset key to index, or None) and, when None, why not."""
+def _is_tiff(asset) -> bool:
+    media = (asset.media_type or "").lower()
+    return "tiff" in media or asset.href.split("?")[0].lower().endswith((".tif", ".tiff"))
+
+
+def _band_assets(assets: dict) -> tuple[str, ...] | None:
+    """The keys of three one-band GeoTIFF assets named red, green, blue (in that order), or None."""
+    keys = []
+    for colour in RGB:
+        found = [k for k, a in assets.items() if _band_names(a) == [colour] and _is_tiff(a)]
+        if not found:
+            return None
+        keys.append(found[0])
+    return tuple(keys)
+
+
+def pick_asset(item, asset: str | None) -> tuple[tuple[str, ...] | None, str]:
+    """(the asset key to index, or three band assets' keys R, G, B; None when there is none) and, when None, why not."""
     assets = item.assets
     if asset is not None:
-        return (asset, "") if asset in assets else (None, f"no asset '{asset}' (it has: {', '.join(sorted(assets))[:200]})")
+        keys = tuple(k.strip() for k in asset.split(","))
+        missing = [k for k in keys if k not in assets]
+        if len(keys) not in (1, 3) or missing:
+            why = (f"no asset '{missing[0]}'" if missing else f"--asset {asset} names {len(keys)} assets; give one, or three (R,G,B)")
+            return None, f"{why} (it has: {', '.join(sorted(assets))[:200]})"
+        return keys, ""
     if "visual" in assets:
-        return "visual", ""
+        return ("visual",), ""
     for key, a in assets.items():
         if "visual" in (a.roles or []):
-            return key, ""
+            return (key,), ""
     for key, a in assets.items():
-        if (a.media_type or "").startswith("image/") and _rgb_bands(a):
-            return key, ""
-    return None, ("no visual asset and no single asset with red, green and blue bands "
-                  "(separate band files are not stacked yet); pass --asset NAME")
+        if (a.media_type or "").startswith("image/") and set(RGB) <= set(_band_names(a)):
+            return (key,), ""
+    keys = _band_assets(assets)
+    if keys:
+        return keys, ""
+    return None, ("no visual asset, no asset with red, green and blue bands and no one-band GeoTIFF assets named "
+                  "red, green and blue; pass --asset NAME (or --asset R,G,B)")
+
+
+def _href(item, key: str) -> str:
+    raw = item.assets[key].href
+    # An absolute href (a URL, or a path from /) is the file; only a relative one resolves against the Item.
+    return raw if "://" in raw or raw.startswith("/") else (item.assets[key].get_absolute_href() or raw)
 
 
 def _utc(item) -> str | None:
@@ -94,21 +128,20 @@ def read_stac(path: Path, data: dict, asset: str | None = None) -> tuple[list[St
     items, skipped = [], []
     for item in _items(path, data):
         where = f"{path}#{item.id}"
-        key, why = pick_asset(item, asset)
-        if key is None:
+        keys, why = pick_asset(item, asset)
+        if keys is None:
             skipped.append(SkippedInput(path=where, reason=why))
             continue
-        raw = item.assets[key].href
-        # An absolute href (a URL, or a path from /) is the file; only a relative one resolves against the Item.
-        href = raw if "://" in raw or raw.startswith("/") else (item.assets[key].get_absolute_href() or raw)
-        if href.startswith(("s3://", "gs://")):
-            skipped.append(SkippedInput(path=where, reason=f"asset '{key}' is in object storage ({href[:120]}); only local "
-                                                           "files and http(s) URLs are read"))
+        hrefs = [_href(item, k) for k in keys]
+        stored = [(k, h) for k, h in zip(keys, hrefs) if h.startswith(("s3://", "gs://"))]
+        if stored:
+            skipped.append(SkippedInput(path=where, reason=f"asset '{stored[0][0]}' is in object storage ({stored[0][1][:120]}); "
+                                                           "only local files and http(s) URLs are read"))
             continue
-        file = href if is_remote(href) else Path(href.removeprefix("file://"))
+        files = tuple(h if is_remote(h) else Path(h.removeprefix("file://")) for h in hrefs)
         self_href = item.get_self_href() or str(path)
         stac = {"id": item.id, "collection": item.collection_id, "datetime": _utc(item), "bbox": item.bbox,
-                "self": self_href, "asset": key}
-        items.append(StacImage(file, item.collection_id or path.stem, stac))
+                "self": self_href, "asset": ",".join(keys)}
+        items.append(StacImage(files, item.collection_id or path.stem, stac))
     log.info("%s: %d STAC item(s), %d skipped", path, len(items), len(skipped))
     return items, skipped

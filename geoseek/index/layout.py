@@ -111,6 +111,14 @@ class IndexDir:
         atomic_write_text(self.root / rel, json.dumps(body, indent=1) + "\n")
         return rel
 
+    def write_stack(self, image_id: str, vrt_xml: str) -> str:
+        """Write ``stacks/<image_id>.vrt`` (a band stack's GDAL VRT), atomically; returns its path relative to the
+        index directory, which is the stack's catalog path."""
+        rel = f"stacks/{image_id}.vrt"
+        (self.root / "stacks").mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.root / rel, vrt_xml + "\n")
+        return rel
+
     def current(self) -> str | None:
         p = self.root / "CURRENT"
         return p.read_text().strip() or None if p.is_file() else None

@@ -87,7 +87,7 @@ class LocalEngine:
 class RayEngine:
     """Ray Data actors load the model once each and embed batches; the driver only writes."""
 
-    def __init__(self, settings: IndexSettings, device: str, batch_size: int, address: str | None) -> None:
+    def __init__(self, settings: IndexSettings, device: str, batch_size: int | None, address: str | None) -> None:
         self.settings, self.device, self.batch_size, self.address = settings, device, batch_size, address
 
     def embedded(self, todo: Todo, skipped: list[SkippedInput]) -> Iterator[list[EmbeddedImage]]:
@@ -104,7 +104,7 @@ class RayEngine:
 def make_engine(job: IndexJob, encoder: Encoder, settings: IndexSettings) -> EmbedEngine:
     """The engine ``job.engine`` names, configured from the job."""
     engines = {
-        "local": lambda: LocalEngine(encoder, settings, job.batch_size, job.workers),
+        "local": lambda: LocalEngine(encoder, settings, encoder.batch_size, job.workers),
         "ray": lambda: RayEngine(settings, job.device, job.batch_size, job.ray_address),
     }
     return engines[job.engine]()

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 class EmbedActor:
     """A Ray Data mapper: the model is loaded once per actor; each call embeds one batch of images."""
 
-    def __init__(self, model: str, device: str, levels: list[str], dris: str, objects: str, batch_size: int,
+    def __init__(self, model: str, device: str, levels: list[str], dris: str, objects: str, batch_size: int | None,
                  bands: str | None = None) -> None:
         from geoseek.models import load_encoder
 
@@ -66,7 +66,7 @@ class EmbedActor:
 
 
 def ray_embedded(todo: list[tuple[SourceItem, str]], *, model: str, device: str, levels: list[str], dris: DRISParams,
-                 objects: ObjectParams, batch_size: int, address: str | None = None, bands: str | None = None,
+                 objects: ObjectParams, batch_size: int | None, address: str | None = None, bands: str | None = None,
                  skipped: list[SkippedInput]) -> Iterator[EmbeddedImage]:
     """Embedded images of ``todo`` in input order, computed on Ray; unreadable inputs go to ``skipped``.
 
@@ -83,7 +83,7 @@ def ray_embedded(todo: list[tuple[SourceItem, str]], *, model: str, device: str,
     actor_device = "cuda" if gpus else "cpu"
     log.info("ray: %d %s actor(s) for %d image(s)", actors, actor_device, len(todo))
     ds = ray.data.from_items([{"task": pickle.dumps(t)} for t in todo])
-    ds = ds.map_batches(EmbedActor, batch_format="numpy", batch_size=max(1, min(16, batch_size)), concurrency=actors,
+    ds = ds.map_batches(EmbedActor, batch_format="numpy", batch_size=max(1, min(16, batch_size or 16)), concurrency=actors,
                         num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1,
                         fn_constructor_kwargs={"model": model, "device": actor_device, "levels": list(levels),
                                                "dris": dris.model_dump_json(), "objects": objects.model_dump_json(),

@@ -117,7 +117,7 @@ def _hash_items(items: list[SourceItem], known: dict[str, str], progress: bool =
     skipped = out.skipped
     for item in tqdm(items, desc="hashing", unit="file", leave=False, disable=not progress or len(items) < 1000):
         try:
-            iid, file_ids = content_ids(item.paths)
+            iid, file_ids = content_ids(item.paths, item.stacked)
         except OSError as exc:
             skipped.append(SkippedInput(path=item.display_path, reason=f"unreadable: {exc.strerror or exc}"))
             continue
@@ -126,14 +126,14 @@ def _hash_items(items: list[SourceItem], known: dict[str, str], progress: bool =
             out.already += 1
             if item.captions:
                 out.known_captions.setdefault(known[iid], item)
-        elif len(file_ids) > 1 and overlap:
+        elif len(file_ids) > 1 and overlap and not item.stacked:  # a band file alone is grey: other pixels
             skipped.append(SkippedInput(path=item.display_path, reason=f"{len(overlap)} of its tiles are already indexed "
                                         f"(in image {overlap[0]}); the same pixels are not indexed twice"))
         elif iid in fresh:
             fresh[iid].captions += item.captions
             skipped.append(SkippedInput(path=item.display_path, reason=f"duplicate content of {fresh[iid].display_path} (indexed once, captions merged)"))
         else:
-            if len(file_ids) > 1:
+            if len(file_ids) > 1 and not item.stacked:
                 item.extra["tile_ids"] = file_ids
             fresh[iid] = item
     out.new = [(item, iid) for iid, item in fresh.items()]

@@ -26,7 +26,7 @@ def _row_extra(item: SourceItem, display: dict | None = None) -> dict:
     if display is not None:
         extra["display"] = display
     if len(item.paths) > 1:
-        extra["tiles"] = [str(x) for x in item.paths]
+        extra["band_files" if item.stacked else "tiles"] = [str(x) for x in item.paths]
     if item.root is not None:
         extra["source_root"] = str(item.root)
     return extra
@@ -70,9 +70,12 @@ class ShardBuffer:
 
     def _path(self, p) -> str:
         """The catalog path: the file, or for a mosaic its manifest ``mosaics/<id>.json`` in the index
-        directory (a real file listing the tiles, written before the shard that names it is committed)."""
+        directory (a real file listing the tiles, written before the shard that names it is committed), or for a
+        band stack its VRT ``stacks/<id>.vrt`` (GDAL and QGIS open it as the 3-band image)."""
         if len(p.item.paths) == 1:
             return p.item.display_path
+        if p.item.stacked:
+            return self.idx.write_stack(p.image_id, p.vrt)
         g = p.georef
         return self.idx.write_mosaic(p.image_id, [str(x) for x in p.item.paths], width=p.width, height=p.height,
                                      crs=g.crs if g else None, bounds=list(g.bounds) if g else None,

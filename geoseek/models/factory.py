@@ -273,8 +273,9 @@ def model_config_for(spec: str | ModelSpec) -> dict[str, Any]:
     return copy.deepcopy(cfg)
 
 
-def load_encoder(spec: str = "geoseek-default", *, device: str = "auto", batch_size: int = 64) -> Encoder:
-    """A spec string -> Encoder (eval mode, on CUDA when ``device='auto'`` and a GPU exists)."""
+def load_encoder(spec: str = "geoseek-default", *, device: str = "auto", batch_size: int | None = None) -> Encoder:
+    """A spec string -> Encoder (eval mode, on CUDA when ``device='auto'`` and a GPU exists; ``batch_size`` None:
+    ``default_batch_size`` of the device)."""
     loaded = load_model(spec)
     log.info("loaded model %s", loaded.id)
     return Encoder(loaded.model, loaded.tokenizer, spec=spec, model_id=loaded.id, checksum=loaded.checksum, device=device,

@@ -29,7 +29,7 @@ class IndexJob(BaseModel):
     levels: list[str] | None = None  # checked by the indexer (parse_levels), which names the option in its error
     dris: DRISParams | None = None
     objects: ObjectParams | None = None
-    batch_size: int = Field(64, ge=1, description="views per encoder batch")
+    batch_size: int | None = Field(None, ge=1, description="views per encoder batch (None: 64 on a GPU, 16 on a CPU)")
     device: str = "auto"
     shard_size: int = Field(512, ge=1, description="images per Parquet shard (the resume unit)")
     catalog_url: str | None = None

@@ -9,7 +9,6 @@ import io
 
 import numpy as np
 
-from geoseek.datasets.remote import as_source
 from geoseek.index.version import VersionData
 from geoseek.schemas.api import CaptionRecord, ImageRecord, ViewRecord
 from geoseek.schemas.errors import (
@@ -19,6 +18,7 @@ from geoseek.schemas.errors import (
     UnknownImageError,
 )
 from geoseek.schemas.search import Box
+from geoseek.schemas.sources import image_files
 from geoseek.views.rasters import open_raster
 
 PixelBox = tuple[int, int, int, int]  # x0, y0, x1, y1 in source pixels, x1/y1 exclusive
@@ -73,7 +73,7 @@ def render_jpeg(data: VersionData, image_id: str, box: PixelBox | None, size: in
     """
     image_index(data, image_id)
     row = data.images.rows[image_id]
-    paths = [as_source(p) for p in (row.extra or {}).get("tiles", [row.path])]  # an http(s) URL stays a URL
+    paths = image_files(row.path, row.extra)
     try:
         raster = open_raster(paths, display=(row.extra or {}).get("display"))
     except RasterError as exc:

@@ -12,9 +12,10 @@ import logging
 import numpy as np
 from PIL import Image
 
-from geoseek.datasets.remote import Source, as_source
+from geoseek.datasets.remote import Source
 from geoseek.models import Encoder
 from geoseek.schemas.search import Box, ImageHit
+from geoseek.schemas.sources import image_files
 from geoseek.search.fusion import weighted_sum
 from geoseek.search.state import IndexState
 from geoseek.views.planner import encode_window
@@ -79,7 +80,7 @@ def refine_hits(state: IndexState, hits: list[ImageHit], query: np.ndarray, enco
             continue
         try:
             extra = row.extra or {}
-            crops = read_windows([as_source(p) for p in extra.get("tiles", [row.path])], kids, encoder.image_size,
+            crops = read_windows(image_files(row.path, extra), kids, encoder.image_size,
                                  extra.get("display"))
         except RasterError as exc:  # the source moved or changed since indexing: keep the stored scores
             log.warning("refine skipped %s: %s", hit.path, exc)

@@ -46,7 +46,8 @@ class Display(BaseModel):
 
     bands: 1-based band indexes read as R, G, B (the same index three times for grey);
     lo, hi: per output band, the source values mapped to 0 and 255 (None: 8-bit data used as is);
-    dtype: the source data type; source: how the bands were chosen (for logs and ``geoseek info``).
+    dtype: the source data type; source: how the bands were chosen (for logs and ``geoseek info``);
+    stacked: the image is separate band files, one per output band in R, G, B order (``geoseek.views.stack``).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -55,6 +56,7 @@ class Display(BaseModel):
     hi: tuple[float, float, float] | None = None
     dtype: str = "uint8"
     source: Literal["option", "colorinterp", "descriptions", "count", "image"] = "count"
+    stacked: bool = False
 
     @property
     def grey(self) -> bool:

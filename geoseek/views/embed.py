@@ -55,6 +55,7 @@ class PreparedImage:
     crops: list[Image.Image] | LazyCrops  # one encoder-sized RGB crop per node (read on demand for large images)
     bounds: list[tuple | None]  # WGS84 bounds per node window
     display: dict | None = None  # the Display (bands, 8-bit scaling) it was read through, as JSON
+    vrt: str | None = None  # a band stack's VRT XML (``geoseek.views.stack``), written into the index as its path
 
 
 @dataclass
@@ -84,7 +85,7 @@ def prepare_image(item: SourceItem, image_id: str, side: int, dris: DRISParams, 
 
 def _prepare(item: SourceItem, image_id: str, side: int, dris: DRISParams, regions: bool,
              bands: str | None) -> PreparedImage:
-    raster = open_raster(list(item.paths), bands=bands)
+    raster = open_raster(list(item.paths), bands=bands, stacked=item.stacked)
     try:
         tside = thumbnail_side(raster.width, raster.height, side, dris)
         thumb = raster.thumbnail(tside)
@@ -102,7 +103,8 @@ def _prepare(item: SourceItem, image_id: str, side: int, dris: DRISParams, regio
         else:
             crops = [raster.read(n.window, (side, side)) for n in nodes]
         prepared = PreparedImage(item, image_id, raster.width, raster.height, raster.format, raster.georef,
-                                 raster.datetime, nodes, crops, bounds, raster.display.model_dump(mode="json"))
+                                 raster.datetime, nodes, crops, bounds, raster.display.model_dump(mode="json"),
+                                 getattr(raster, "vrt_xml", None))
     except BaseException:
         _close(raster)
         raise

@@ -68,7 +68,8 @@ def test_items_become_images_and_the_rest_are_skipped_with_reasons(collection_fi
     assert items[2].paths == ("http://127.0.0.1:9/TCI.tif",)  # a URL stays a string, read over HTTP
     assert items[0].extra["stac"]["datetime"] == "2019-06-01T10:00:00" and items[0].extra["stac"]["asset"] == "visual"
     reasons = {s.path.split("#")[-1]: s.reason for s in skipped}
-    assert "separate band files are not stacked yet" in reasons["bands-only"] and "--asset" in reasons["bands-only"]
+    # Its assets are keyed red/green/blue but say nothing of their bands: not guessed from the keys.
+    assert "no one-band GeoTIFF assets named red, green and blue" in reasons["bands-only"] and "--asset R,G,B" in reasons["bands-only"]
     assert "object storage" in reasons["bucket"] and "remote" not in reasons
     chosen, _ = discover([collection_file], asset="thumbnail")
     assert [i.paths[0].name for i in chosen] == ["thumb.jpg"]

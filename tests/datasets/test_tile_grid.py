@@ -89,3 +89,32 @@ def test_two_dates_index_as_two_images_and_a_date_filter_tells_them_apart(tmp_pa
     assert [h.path for h in late.results] == [str(d2)]
     early = engine.search_text("houses", k=5, filters=Filters(end=datetime(2015, 1, 1)))
     assert [h.path for h in early.results] == [str(d1)]
+
+
+RASTERS = Path(__file__).resolve().parents[1] / "data" / "rasters"
+PAN, MS = RASTERS / "LC80200392015216LGN00_pan_b8.tif", RASTERS / "LC80200392015216LGN00_ms_b4b3b2.tif"
+
+
+def test_a_real_pan_and_multispectral_pair_indexes_as_two_images(tmp_path, tiny_vit_config):
+    """Landsat 8 of one footprint and date: band 8 (panchromatic, 15 m) and bands 4/3/2 (30 m, stacked in one file)."""
+    import shutil
+
+    from geoseek.indexer import run_index
+    from geoseek.search import SearchEngine
+
+    folder = tmp_path / "landsat"
+    folder.mkdir()
+    pan, ms = shutil.copy(PAN, folder), shutil.copy(MS, folder)
+    pan, ms = Path(pan), Path(ms)
+    assert sorted(group_tiles([pan, ms])) == [(ms,), (pan,)]  # co-located, another pixel size: never one scene
+    report = run_index([folder], tmp_path / "ix", model=str(tiny_vit_config), device="cpu", progress=False)
+    assert report.new_images == 2 and not report.skipped
+    state = SearchEngine(tmp_path / "ix", device="cpu").state()
+    rows = {Path(r.path).name: r for r in state.images.rows.values()}
+    assert set(rows) == {pan.name, ms.name}
+    p, m = rows[pan.name], rows[ms.name]
+    assert (p.width, p.height, m.width, m.height) == (400, 400, 200, 200)
+    assert p.gsd == [15.0, 15.0] and m.gsd == [30.0, 30.0] and p.datetime == m.datetime == "2015-08-04T16:19:21"
+    assert p.extra["display"]["bands"] == [1, 1, 1] and p.extra["display"]["dtype"] == "uint16"  # grey, stretched
+    assert m.extra["display"]["bands"] == [1, 2, 3] and m.extra["display"]["source"] == "descriptions"
+    assert "tiles" not in p.extra and "tiles" not in m.extra

@@ -17,7 +17,7 @@ from geoseek.indexer.runner import IndexSettingsError
 from geoseek.search.engine import SearchEngine
 from geoseek.search.images import render_jpeg
 from geoseek.search.refine import read_windows
-from geoseek.views import rasters
+from geoseek.views import rasters, tiff
 from geoseek.views.bands import Display
 from tests.indexer.bad_inputs import GOOD
 from tests.views.test_bands import S2_L1C, ramp, write_tif
@@ -75,7 +75,7 @@ def test_multiband_rasters_are_indexed_with_their_display(tmp_path, multiband, t
     def no_recompute(*a, **k):
         raise AssertionError("display recomputed instead of the recorded one")
 
-    monkeypatch.setattr(rasters, "decide_display", no_recompute)
+    monkeypatch.setattr(tiff, "decide_display", no_recompute)  # where TIFFs decide theirs
     thumb = np.asarray(Image.open(io.BytesIO(render_jpeg(state, iid, None, 128))).convert("RGB"), np.float32)
     assert thumb.shape == expected.shape  # per-pixel noise does not survive JPEG; per-channel means do
     np.testing.assert_allclose(thumb.mean(axis=(0, 1)), expected.mean(axis=(0, 1)), atol=3)

@@ -4,10 +4,7 @@ vectors as the local file, fetching far fewer bytes than the file holds; dead UR
 reason while the run goes on; a second run adds nothing; thumbnails and zoom-refine crops read the URL."""
 from __future__ import annotations
 
-import re
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -32,98 +29,10 @@ from geoseek.search.images import render_jpeg
 from geoseek.search.refine import read_windows
 from geoseek.views.rasters import RasterError, open_raster
 from tests.conftest import JOPLIN
+from tests.http_servers import serving
 
 MOSAIC = JOPLIN / "post_mosaic_3072x2048.jpg"
 WEST, NORTH, PIXEL = -94.49960529516346, 37.07511383680346, 6e-06  # mosaic_meta.json: the post tiles' grid
-
-
-class RangeServer(ThreadingHTTPServer):
-    """Serves one folder with HEAD, GET and single-range GET (206); counts the body bytes it sends."""
-
-    daemon_threads = True
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.sent = 0
-        self.requests: list[str] = []
-        self.lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def reset(self) -> None:
-        with self.lock:
-            self.sent, self.requests = 0, []
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as GDAL's curl expects
-    server: RangeServer
-
-    def log_message(self, *args) -> None:  # quiet
-        pass
-
-    def _file(self) -> Path | None:
-        p = (self.server.folder / self.path.split("?")[0].lstrip("/")).resolve()
-        return p if p.is_file() and p.is_relative_to(self.server.folder.resolve()) else None
-
-    def _head(self, status: int, length: int, p: Path, extra: dict[str, str] | None = None) -> None:
-        st = p.stat()
-        self.send_response(status)
-        self.send_header("Content-Type", "image/tiff")
-        self.send_header("Content-Length", str(length))
-        self.send_header("Accept-Ranges", "bytes")
-        self.send_header("ETag", f'"{st.st_size:x}-{st.st_mtime_ns:x}"')
-        self.send_header("Last-Modified", self.date_time_string(int(st.st_mtime)))
-        for k, v in (extra or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-
-    def _missing(self) -> None:
-        self.send_response(404)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def do_HEAD(self) -> None:
-        p = self._file()
-        with self.server.lock:
-            self.server.requests.append(f"HEAD {self.path}")
-        if p is None:
-            return self._missing()
-        self._head(200, p.stat().st_size, p)
-
-    def do_GET(self) -> None:
-        p = self._file()
-        rng = self.headers.get("Range")
-        with self.server.lock:
-            self.server.requests.append(f"GET {self.path} {rng}")
-        if p is None:
-            return self._missing()
-        size = p.stat().st_size
-        start, end = 0, size - 1
-        if rng:
-            m = re.fullmatch(r"bytes=(\d*)-(\d*)", rng.strip())
-            if m is None:  # several ranges in one request: not served (GDAL is not asked to send them)
-                self.send_response(501)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            if m[1]:
-                start, end = int(m[1]), min(int(m[2]) if m[2] else size - 1, size - 1)
-            else:
-                start = max(0, size - int(m[2]))
-        with open(p, "rb") as f:
-            f.seek(start)
-            body = f.read(end - start + 1)
-        if rng:
-            self._head(206, len(body), p, {"Content-Range": f"bytes {start}-{start + len(body) - 1}/{size}"})
-        else:
-            self._head(200, len(body), p)
-        self.wfile.write(body)
-        with self.server.lock:
-            self.server.sent += len(body)
 
 
 def _make_cog(path: Path) -> None:
@@ -160,12 +69,8 @@ def cog(tmp_path_factory) -> Path:
 
 @pytest.fixture()
 def server(cog):
-    srv = RangeServer(cog.parent)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with serving(cog.parent) as srv:
+        yield srv
 
 
 def _views(root: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
