@@ -77,10 +77,13 @@ class ApiClient:
     def search_text(self, query: str, k: int = 12, levels: list[str] | None = None, weights: dict | None = None,
                     bbox: tuple[float, float, float, float] | None = None, start: date | None = None,
                     end: date | None = None, refine: bool = False, collections: list[str] | None = None,
-                    geojson: bool = False) -> dict:
+                    geojson: bool = False, shapes: bool = False) -> dict:
         """POST /v1/search/text; dates are whole days (``end`` inclusive), datetimes exact; ``geojson``:
-        the GeoJSON FeatureCollection of the hits instead of the SearchResponse."""
+        the GeoJSON FeatureCollection of the hits instead of the SearchResponse; ``shapes``: each hit also
+        carries its exact WGS84 polygons (``shapes``: footprint, region, object; null without georeference)."""
         body: dict[str, Any] = {"query": query, "k": k, "refine": refine}
+        if shapes:
+            body["shapes"] = True
         if collections:
             body["collections"] = list(collections)
         if levels:
@@ -96,14 +99,17 @@ class ApiClient:
                      levels: list[str] | None = None, weights: dict | None = None,
                      bbox: tuple[float, float, float, float] | None = None, start: date | None = None,
                      end: date | None = None, image_id: str | None = None, distinct: bool = True,
-                     geojson: bool = False) -> dict:
+                     geojson: bool = False, shapes: bool = False) -> dict:
         """POST /v1/search/image with an uploaded file (or an indexed image id when ``data`` is empty).
 
-        The bbox and date filters apply to similar images only (captions carry no place or date).
+        The bbox and date filters apply to similar images only (captions carry no place or date), and so does
+        ``shapes`` (each hit's exact WGS84 polygons, as in ``search_text``; the API refuses it for target=texts).
         """
         form: dict[str, str] = {"target": target, "k": str(k)}
         if not distinct:
             form["distinct"] = "false"
+        if shapes:
+            form["shapes"] = "true"
         if levels:
             form["levels"] = ",".join(levels)
         if weights:

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     Field,
+    SerializerFunctionWrapHandler,
     StringConstraints,
     field_validator,
+    model_serializer,
 )
 
 from geoseek.schemas.levels import LEVELS, Level, LevelWeights, parse_levels
@@ -47,6 +49,9 @@ CollectionName = Annotated[str, StringConstraints(strict=True, min_length=1, max
                            AfterValidator(_clean_collection)]
 
 
+SHAPES_DOC = ("Also return each image hit's exact WGS84 GeoJSON Polygons (footprint, best region and object boxes) "
+              "as `shapes`, the same polygons as the GeoJSON output.")
+
 StrictNumber = Annotated[float, Field(strict=True)]  # an int or a float; not a bool, not a string
 
 
@@ -66,6 +71,7 @@ class TextSearchRequest(BaseModel):
     end: datetime | None = Field(None, description="Only images acquired at or before (ISO 8601).")
     collections: list[CollectionName] = Field(default_factory=list, max_length=MAX_COLLECTIONS)
     refine: bool = Field(False, strict=True, description="Zoom refine: split the best region of the top hits and rescore.")
+    shapes: bool = Field(False, strict=True, description=SHAPES_DOC)
 
     @field_validator("query")
     @classmethod
@@ -128,6 +134,18 @@ class ImageHit(BaseModel):
     region_box: Box | None = None
     object_box: Box | None = None
     stac: StacLink | None = None  # the STAC Item the image was indexed from
+    shapes: dict[str, dict[str, Any]] | None = Field(
+        None, description="Only when the search asked with shapes=true: the exact WGS84 GeoJSON Polygons of the "
+                          "footprint and the best region/object boxes, by kind (footprint, region, object); null for "
+                          "an image without georeference. Left out of responses that did not ask.")
+
+    @model_serializer(mode="wrap")
+    def _shapes_when_asked(self, handler: SerializerFunctionWrapHandler):  # no return type: the schema stays the model's
+        # Set (even to None) only when asked: a response that did not ask stays exactly as before the field existed.
+        data = handler(self)
+        if "shapes" not in self.model_fields_set:
+            data.pop("shapes", None)
+        return data
 
 
 class TextHit(BaseModel):

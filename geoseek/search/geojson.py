@@ -10,6 +10,9 @@ is, not a rectangle interpolated between corner coordinates.
 
 Hits without georeference (plain JPEGs, TIFFs without a CRS) have no place on a map. They are
 left out, and the collection says how many (``not_georeferenced``).
+
+The same polygons, per hit, are what the JSON response's ``shapes`` carries when a search asks
+for them (``hit_shapes``): one call gives the ranked hits and their exact shapes.
 """
 from __future__ import annotations
 
@@ -70,6 +73,21 @@ def _props(hit: ImageHit, rank: int, kind: str, box: Box | None) -> dict[str, An
     return props
 
 
+def hit_shapes(hit: ImageHit, images: ImageTable) -> dict[str, dict[str, Any]] | None:
+    """The exact WGS84 GeoJSON Polygons of an image hit, by kind: ``footprint`` (the whole image), and ``region`` and
+    ``object`` (its best boxes) when it has them. None when the image has no georeference.
+
+    ``images``: the index version's image table the hit came from (for its CRS, bounds and size).
+    """
+    geo = image_transform(images.rows.get(hit.image_id))
+    if geo is None:
+        return None
+    transform, crs = geo
+    whole = Box(x0=0, y0=0, x1=hit.width, y1=hit.height)
+    return {kind: box_polygon(box, transform, crs)
+            for kind, box in (("footprint", whole), ("region", hit.region_box), ("object", hit.object_box)) if box is not None}
+
+
 def feature_collection(resp: SearchResponse, images: ImageTable) -> dict[str, Any]:
     """The GeoJSON FeatureCollection of a text->image or image->image response.
 
@@ -81,16 +99,12 @@ def feature_collection(resp: SearchResponse, images: ImageTable) -> dict[str, An
     for rank, hit in enumerate(resp.results, 1):
         if not isinstance(hit, ImageHit):
             raise ValueError("GeoJSON is for image results; captions (target=texts) have no footprint")
-        geo = image_transform(images.rows.get(hit.image_id))
-        if geo is None:
+        shapes = hit_shapes(hit, images)
+        if shapes is None:
             skipped += 1
             continue
-        transform, crs = geo
-        whole = Box(x0=0, y0=0, x1=hit.width, y1=hit.height)
-        for kind, box in (("footprint", whole), ("region", hit.region_box), ("object", hit.object_box)):
-            if box is None:
-                continue
-            features.append({"type": "Feature", "id": f"{hit.image_id}:{kind}", "geometry": box_polygon(box, transform, crs),
-                             "properties": _props(hit, rank, kind, None if kind == "footprint" else box)})
+        boxes = {"footprint": None, "region": hit.region_box, "object": hit.object_box}
+        features.extend({"type": "Feature", "id": f"{hit.image_id}:{kind}", "geometry": geometry,
+                         "properties": _props(hit, rank, kind, boxes[kind])} for kind, geometry in shapes.items())
     return {"type": "FeatureCollection", "features": features, "version": resp.version, "levels": list(resp.levels),
             "weights": resp.weights, "took_ms": resp.took_ms, "hits": len(resp.results), "not_georeferenced": skipped}

@@ -102,8 +102,8 @@ def sidebar() -> dict:
 def run_search(cfg: dict, key: str, spinner: str, search: Callable[[], dict], problem: str | None = None) -> None:
     """Run one submitted search; its outcome (results, or a one-line error) is kept as ``{key}_results`` /
     ``{key}_error`` in the session, and the details of earlier results are closed."""
-    st.session_state.pop(f"{key}_error", None)
-    st.session_state.pop("detail", None)
+    for stale in (f"{key}_error", "detail", f"{key}-map-hit"):
+        st.session_state.pop(stale, None)
     problem = cfg["filter_error"] or problem
     if problem:
         st.session_state[f"{key}_error"] = problem
@@ -130,14 +130,14 @@ def text_tab(cfg: dict) -> None:
         submitted = st.form_submit_button("Search", type="primary")
     st.caption("Try: " + " · ".join(f"*{e}*" for e in EXAMPLES))
     if submitted:
-        run_search(cfg, "text", "Searching…", lambda: cfg["client"].search_text(
+        run_search(cfg, "text", "Searching…", lambda: cfg["client"].search_text(  # shapes: the map's exact polygons
             query, k=cfg["k"], levels=cfg["levels"], weights=cfg["weights"], bbox=cfg["bbox"], start=cfg["start"],
-            end=cfg["end"], refine=cfg["refine"]), None if query.strip() else "Type a description first.")
+            end=cfg["end"], refine=cfg["refine"], shapes=True), None if query.strip() else "Type a description first.")
     resp = outcome("text")
     if resp:
         st.caption(f"{len(resp['results'])} results in {resp['took_ms']:.0f} ms · levels {', '.join(resp['levels'])}")
         image_grid(cfg["api"], resp["results"], "text")
-        results_map(resp["results"])
+        results_map(resp["results"], "text")
 
 
 def image_tab(cfg: dict) -> None:
@@ -156,7 +156,7 @@ def image_tab(cfg: dict) -> None:
             data, client, args = upload.getvalue(), cfg["client"], dict(k=cfg["k"], levels=cfg["levels"], weights=cfg["weights"])
             run_search(cfg, "image", "Encoding the image and searching…", lambda: {
                 "images": client.search_image(data, upload.name, "images", bbox=cfg["bbox"], start=cfg["start"],
-                                              end=cfg["end"], **args),
+                                              end=cfg["end"], shapes=True, **args),
                 "texts": client.search_image(data, upload.name, "texts", **args)})
     res = outcome("image")
     if res:
@@ -166,7 +166,7 @@ def image_tab(cfg: dict) -> None:
         caption_list(res["texts"]["results"])
         st.markdown("**Similar images**")
         image_grid(cfg["api"], res["images"]["results"], "image")
-        results_map(res["images"]["results"])
+        results_map(res["images"]["results"], "image")
 
 
 def main() -> None:

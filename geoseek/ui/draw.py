@@ -20,6 +20,11 @@ def _scaled(box: dict, sx: float, sy: float) -> tuple[float, float, float, float
     return x0, y0, max(x0, box["x1"] * sx - 1), max(y0, box["y1"] * sy - 1)
 
 
+def whole_image(box: dict, hit: dict) -> bool:
+    """Whether a pixel box covers all of the hit's image (it then says nothing about where)."""
+    return box["x0"] <= 0 and box["y0"] <= 0 and box["x1"] >= hit["width"] and box["y1"] >= hit["height"]
+
+
 def _open(thumbnail: bytes) -> Image.Image:
     return Image.open(io.BytesIO(thumbnail)).convert("RGB")
 
@@ -33,7 +38,7 @@ def hit_overlay(thumbnail: bytes, hit: dict) -> Image.Image:
     line = max(2, round(im.width / 110))
     for key, colour in (("region_box", REGION), ("object_box", OBJECT)):
         box = hit.get(key)
-        if not box or (box["x0"] <= 0 and box["y0"] <= 0 and box["x1"] >= hit["width"] and box["y1"] >= hit["height"]):
+        if not box or whole_image(box, hit):
             continue
         d.rectangle(_scaled(box, sx, sy), outline=colour, width=line)
     return im

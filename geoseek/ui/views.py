@@ -5,12 +5,16 @@ st.error, never a traceback.
 """
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import streamlit as st
 
 from geoseek.client import ApiClient, ApiError
 from geoseek.ui.draw import DEPTH, OBJECT, REGION, hit_overlay, views_overlay
+from geoseek.ui.settings import load_settings
 
 COLUMNS = 4
+MAP_HEIGHT = 360
 LEVEL_NAMES = {"global": "global", "region": "region", "object": "object"}
 
 
@@ -54,6 +58,8 @@ def image_grid(api: str, hits: list[dict], key: str) -> None:
                 st.markdown(f"#{rank} `{name}`  \n{_scores(hit)}")
                 if st.button("Details", key=f"{key}-details-{hit['image_id']}", width="stretch"):
                     st.session_state["detail"] = hit["image_id"]
+                    if hit.get("bounds_wgs84"):  # the map (drawn after the grid) highlights it
+                        st.session_state[f"{key}-map-hit"] = hit["image_id"]
 
 
 def caption_list(hits: list[dict]) -> None:
@@ -67,21 +73,29 @@ def caption_list(hits: list[dict]) -> None:
     st.dataframe(rows, hide_index=True, width="stretch")
 
 
-def results_map(hits: list[dict]) -> None:
-    """Footprints of the georeferenced hits on a map (pydeck; no basemap is fetched, so it works offline)."""
-    geo = [h for h in hits if h.get("bounds_wgs84")]
+def results_map(hits: list[dict], key: str) -> None:
+    """The georeferenced hits on a map: footprints, the chosen hit's boxes, graticule and scale bar (offline), and
+    basemap tiles when GEOSEEK_BASEMAP_URL is set. The chosen hit is picked above the map; Details picks it too.
+    Polygons are the hits' exact ``shapes`` (the search asked for them with shapes=true)."""
+    geo = {h["image_id"]: f"#{rank} {h['path'].rsplit('/', 1)[-1]}" for rank, h in enumerate(hits, 1) if h.get("bounds_wgs84")}
     if not geo:
         return
-    import pydeck as pdk
+    from geoseek.ui.map_layers import results_deck
 
-    shapes = [{"name": h["path"].rsplit("/", 1)[-1], "score": round(h["score"], 3),
-               "polygon": [[w, s], [e, s], [e, n], [w, n]]} for h in geo for w, s, e, n in [h["bounds_wgs84"]]]
-    view = pdk.data_utils.compute_view([pt for p in shapes for pt in p["polygon"]], view_proportion=1.0)
-    layer = pdk.Layer("PolygonLayer", shapes, get_polygon="polygon", get_fill_color=[255, 150, 0, 90],
-                      get_line_color=[255, 150, 0], line_width_min_pixels=2, pickable=True)
-    st.markdown(f"**Map** · {len(geo)} georeferenced result(s) · footprints in WGS84 (no basemap is loaded)")
-    st.pydeck_chart(pdk.Deck(layers=[layer], map_style=None, tooltip={"text": "{name}\nscore {score}"},
-                             initial_view_state=view), height=320)
+    settings, problem = load_settings()
+    if problem:
+        st.error(f"No basemap: {problem}")
+    st.markdown(f"**Map** · {len(geo)} georeferenced result(s) · footprints in WGS84")
+    chosen = st.selectbox("Highlight on map", list(geo), format_func=geo.get, key=f"{key}-map-hit")
+    view = results_deck(hits, chosen, settings.basemap_url, MAP_HEIGHT)
+    st.pydeck_chart(view.deck, height=MAP_HEIGHT)
+    st.caption(view.summary)
+    if settings.basemap_url:
+        host = urlsplit(settings.basemap_url).netloc
+        st.caption(f"Basemap: {len(view.tiles)} tiles from {host}" + (f" · {settings.attribution()}" if settings.attribution() else ""))
+    else:
+        st.caption("No basemap (set GEOSEEK_BASEMAP_URL to an XYZ tile URL to add one); "
+                   "coordinates and scale are drawn offline.")
 
 
 def detail(client: ApiClient, api: str, image_id: str) -> None:

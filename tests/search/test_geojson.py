@@ -130,3 +130,39 @@ def test_geojson_from_the_cli_and_the_api(joplin):
         assert texts.status_code == 406 and "captions" in texts.json()["detail"]
         plain = c.post("/v1/search/text", json={"query": "houses", "k": 5})
         assert plain.headers["content-type"].startswith("application/json") and "results" in plain.json()
+
+
+def test_shapes_in_the_json_response_are_the_geojson_polygons(joplin):
+    """shapes=true: one JSON call gives each image hit's exact polygons, the same as the GeoJSON output's."""
+    from fastapi.testclient import TestClient
+
+    from geoseek.client import ApiClient
+    from geoseek.search.api import ApiSettings, create_app
+
+    with TestClient(create_app(ApiSettings(index=joplin.root, device="cpu"), engine=joplin)) as c:
+        client = ApiClient(str(c.base_url))
+        client._http = c  # the client's own requests, served in this process
+        fc = client.search_text("houses", k=5, geojson=True)
+        geo = {(f["properties"]["image_id"], f["properties"]["kind"]): f["geometry"] for f in fc["features"]}
+        plain = c.post("/v1/search/text", json={"query": "houses", "k": 5}).json()
+        assert plain["results"] and all("shapes" not in h for h in plain["results"])  # not asked: as before
+        got = client.search_text("houses", k=5, shapes=True)
+        assert [{k: v for k, v in h.items() if k != "shapes"} for h in got["results"]] == plain["results"]
+        by_hit = {(h["image_id"], kind): g for h in got["results"] for kind, g in (h["shapes"] or {}).items()}
+        assert by_hit == geo and len({iid for iid, _ in geo}) == 2
+        assert [h["shapes"] is None for h in got["results"]].count(True) == fc["not_georeferenced"] == 1  # the JPEG
+        for h in got["results"]:
+            assert h["shapes"] is None or set(h["shapes"]) == {"footprint"} | {k for k in ("region", "object") if h[f"{k}_box"]}
+        # Image -> image, by id and by upload: the same shapes as that search's GeoJSON.
+        iid = next(h["image_id"] for h in got["results"] if h["shapes"])
+        for kw in ({"image_id": iid}, {}):
+            data = b"" if kw else UTM.read_bytes()
+            similar = client.search_image(data, UTM.name, "images", k=3, shapes=True, **kw)
+            fc = client.search_image(data, UTM.name, "images", k=3, geojson=True, **kw)
+            geo = {(f["properties"]["image_id"], f["properties"]["kind"]): f["geometry"] for f in fc["features"]}
+            assert {(h["image_id"], kind): g for h in similar["results"] for kind, g in (h["shapes"] or {}).items()} == geo
+            assert all("shapes" not in h for h in client.search_image(data, UTM.name, "images", k=3, **kw)["results"])
+        texts = c.post("/v1/search/image", data={"image_id": iid, "target": "texts", "shapes": "true"})
+        assert texts.status_code == 422 and "captions" in texts.json()["detail"]
+        bad = c.post("/v1/search/text", json={"query": "houses", "shapes": "yes"})
+        assert bad.status_code == 422  # a JSON boolean, like refine

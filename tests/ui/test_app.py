@@ -1,13 +1,16 @@
 """Every control of the Streamlit app (AppTest), against a real API started on 127.0.0.1."""
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
+from shapely.geometry import Polygon
 from streamlit.testing.v1 import AppTest
 
 from geoseek.cli.launch import APP, free_port
 from geoseek.ui.app import parse_bbox
+from geoseek.ui.draw import whole_image
 from geoseek.client import ApiClient, ApiError
 from tests.conftest import RSICD, rsicd_images
 
@@ -159,3 +162,104 @@ def test_result_count_and_refine_reach_the_request(app, api_url):
     assert [(h["image_id"], h["score"], h["region_box"]) for h in got] == \
            [(h["image_id"], h["score"], h["region_box"]) for h in refined["results"]]
     assert got[0]["region_box"] != plain["results"][0]["region_box"]  # refine zoomed into a child region
+
+
+def deck(at: AppTest, n: int = 0) -> dict:
+    """The deck.gl JSON of the n-th map on the page."""
+    charts = at.get("deck_gl_json_chart")
+    assert len(charts) > n, "no map"
+    return json.loads(charts[n].proto.json)
+
+
+def layers(spec: dict) -> dict[str, dict]:
+    return {layer["id"]: layer for layer in spec["layers"]}
+
+
+def test_map_draws_exact_footprints_the_chosen_boxes_a_graticule_and_a_scale(app, api_url):
+    app.text_input(key="bbox").input(SCENE_BBOX)
+    search(app, "houses")
+    hit = app.session_state["text_results"]["results"][0]
+    got = layers(deck(app))
+    exact = ApiClient(api_url).search_text("houses", k=12, bbox=parse_bbox(SCENE_BBOX), geojson=True)
+    kinds = {f["properties"]["kind"]: f["geometry"]["coordinates"][0] for f in exact["features"]}
+    assert {k: g["coordinates"][0] for k, g in hit["shapes"].items()} == kinds  # the hit's shapes: the GeoJSON's
+    assert got["footprints"]["data"][0]["polygon"] == kinds["footprint"]  # the API's exact polygon
+    assert got["footprint-labels"]["data"][0]["text"] == "#1"
+    foot = Polygon(kinds["footprint"])
+    for kind in ("region", "object"):
+        if hit[f"{kind}_box"] and not whole_image(hit[f"{kind}_box"], hit):
+            ring = got[f"chosen-{kind}"]["data"][0]["polygon"]
+            assert ring == kinds[kind] and foot.buffer(1e-9).contains(Polygon(ring))
+    assert "chosen-region" in got or "chosen-object" in got
+    assert got["graticule"]["data"] and all(t["text"].endswith(("°N", "°W")) for t in got["graticule-labels"]["data"])
+    assert got["scale-label"]["data"][0]["text"].endswith((" m", " km"))
+    assert not any(k.startswith("basemap") for k in got) and got.get("mapStyle") is None
+    assert any("No basemap" in c.value for c in app.caption)  # offline: no tile requested
+    assert any(c.value.startswith("centre 37.07") and "W" in c.value for c in app.caption)
+
+
+def test_map_basemap_tiles_come_from_the_configured_server(api_url, tile_server, monkeypatch):
+    monkeypatch.setenv("GEOSEEK_API_URL", api_url)
+    monkeypatch.setenv("GEOSEEK_BASEMAP_URL", tile_server.template)
+    monkeypatch.setenv("GEOSEEK_BASEMAP_ATTRIBUTION", "test tiles")
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.run()
+    at.text_input(key="bbox").input(SCENE_BBOX)
+    search(at, "houses")
+    tiles = [layer for layer in deck(at)["layers"] if layer["@@type"] == "BitmapLayer"]
+    assert 1 <= len(tiles) <= 36
+    base = tile_server.template.split("{z}")[0]
+    assert all(t["image"].startswith(base) and t["image"].endswith(".png") for t in tiles)
+    w, s, e, n = parse_bbox(SCENE_BBOX)
+    assert any(t["bounds"][0] <= w and t["bounds"][2] >= e - 1e-3 for t in tiles)  # tiles lie under the scene
+    assert any("test tiles" in c.value and "127.0.0.1" in c.value for c in at.caption)
+
+
+def test_map_highlights_the_hit_whose_details_are_open_and_a_bad_basemap_url_is_a_message(app, monkeypatch):
+    search(app, "houses")  # 12 of 13 images: the Joplin scene among the chips
+    hits = app.session_state["text_results"]["results"]
+    scene = next(h for h in hits if h.get("bounds_wgs84"))
+    assert app.selectbox(key="text-map-hit").value == scene["image_id"]
+    app.button(key=f"text-details-{scene['image_id']}").click().run()
+    assert app.selectbox(key="text-map-hit").value == scene["image_id"] and not app.exception
+    monkeypatch.setenv("GEOSEEK_BASEMAP_URL", "ftp://tiles.example/{z}/{x}.png")
+    app.run()
+    assert any("No basemap" in e.value and "http://" in e.value for e in app.error) and not app.exception
+    assert not any(layer["@@type"] == "BitmapLayer" for layer in deck(app)["layers"])
+
+
+@pytest.fixture()
+def search_calls(monkeypatch) -> list[tuple[str, dict]]:
+    """(path, JSON body or form) of every /v1/search request the app's client sends from now on."""
+    calls: list[tuple[str, dict]] = []
+    send = ApiClient._call
+
+    def counted(self, method: str, path: str, **kwargs):
+        if path.startswith("/v1/search/"):
+            calls.append((path, kwargs.get("json") or kwargs.get("data") or {}))
+        return send(self, method, path, **kwargs)
+
+    monkeypatch.setattr(ApiClient, "_call", counted)
+    return calls
+
+
+def test_one_search_is_one_request_that_brings_the_map_shapes(app, search_calls, ui_archive):
+    app.checkbox(key="refine").check()  # zoom refine runs once, on the server, for this one request
+    app.text_input(key="bbox").input(SCENE_BBOX)
+    search(app, "houses")
+    assert [(path, body["shapes"], body["refine"]) for path, body in search_calls] == [("/v1/search/text", True, True)]
+    hit = app.session_state["text_results"]["results"][0]
+    assert layers(deck(app))["footprints"]["data"][0]["polygon"] == hit["shapes"]["footprint"]["coordinates"][0]
+    app.run()  # a rerun (e.g. a widget change) draws the map again from the kept results: no request
+    assert len(search_calls) == 1
+    search_calls.clear()
+    scene = next((ui_archive / "scene").glob("*.tif"))
+    app.file_uploader(key="upload").set_value((scene.name, scene.read_bytes(), "image/tiff"))
+    app.run()
+    app.button(key="image-search").click().run()
+    assert not app.exception, app.exception
+    # One upload per target: similar images (with their shapes) and captions (which have no place).
+    assert [(path, form["target"], form.get("shapes")) for path, form in search_calls] == \
+           [("/v1/search/image", "images", "true"), ("/v1/search/image", "texts", None)]
+    similar = app.session_state["image_results"]["images"]["results"]
+    assert similar[0]["shapes"]["footprint"]["coordinates"][0] == layers(deck(app))["footprints"]["data"][0]["polygon"]

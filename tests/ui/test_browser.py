@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from PIL import Image
 from geoseek.cli.launch import served, served_ui
 from geoseek.indexer import run_index
 from geoseek.ui.draw import OBJECT, REGION
+from tests.ui.conftest import TILE_FILL
 
 pytestmark = pytest.mark.slow  # starts servers or processes end to end (`pytest -m 'not slow'` skips it)
 
@@ -39,11 +41,17 @@ def shots(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def demo_urls(tmp_path_factory):
+def demo_urls(tmp_path_factory, tile_server):
+    """The API and the UI on the demo sample; the UI's basemap is the local tile server (set for its process only)."""
     index = tmp_path_factory.mktemp("demo") / "index"
     run_index([EXAMPLES / "rsicd_aid" / "dataset.json", EXAMPLES / "joplin"], index, device="cpu", progress=False)
-    with served(index) as api, served_ui(api) as ui:
-        yield api, ui
+    with served(index) as api:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("GEOSEEK_BASEMAP_URL", tile_server.template)
+            mp.setenv("GEOSEEK_BASEMAP_ATTRIBUTION", "test tiles (127.0.0.1)")
+            ui_served = served_ui(api)  # the UI process starts here, with this environment
+        with ui_served as ui:
+            yield api, ui
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +102,7 @@ def _open_details(page, shows: str, shot: Path) -> None:
     page.screenshot(path=str(shot), full_page=False)
 
 
-def test_scene_query_shows_the_map_and_the_dris_tree(page, demo_urls, shots):
+def test_scene_query_shows_the_map_on_a_basemap_and_the_dris_tree(page, demo_urls, shots, tile_server):
     _, ui = demo_urls
     page.goto(ui)
     page.get_by_label("Describe what you are looking for").fill("houses destroyed by a tornado")
@@ -103,6 +111,17 @@ def test_scene_query_shows_the_map_and_the_dris_tree(page, demo_urls, shots):
     page.get_by_label("Describe what you are looking for").click()
     page.keyboard.press("Enter")
     page.get_by_text("1 georeferenced result").wait_for()
+    page.get_by_text("test tiles (127.0.0.1)").wait_for()  # the basemap's attribution under the map
+    chart = page.locator("[data-testid='stDeckGlJsonChart']").first
+    chart.scroll_into_view_if_needed()
+    deadline = time.monotonic() + 60
+    while not tile_server.tiles() and time.monotonic() < deadline:  # the browser fetches the tiles itself
+        page.wait_for_timeout(250)
+    assert tile_server.tiles(), tile_server.requests
+    page.wait_for_timeout(2000)  # let the tiles that arrived be drawn
+    shot = chart.screenshot(path=str(shots / "scene-map.png"))
+    a = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB")).reshape(-1, 3)
+    assert (a == np.array(TILE_FILL)).all(axis=1).mean() > 0.05  # the served tiles are on screen
     _open_details(page, "EPSG:4326", shots / "scene-details.png")
 
 

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from geoseek.schemas import LevelWeights
 from geoseek.schemas.api import ErrorBody
 from geoseek.schemas.errors import LevelError
-from geoseek.schemas.search import MAX_K, SearchResponse, TextSearchRequest
+from geoseek.schemas.search import MAX_K, SHAPES_DOC, ImageHit, SearchResponse, TextSearchRequest
 from geoseek.search.api.deps import (
     MAX_ID_CHARS,
     EngineDep,
@@ -22,7 +22,7 @@ from geoseek.search.api.deps import (
 )
 from geoseek.search.api.exposure import clip, path_map, public_response
 from geoseek.search.filters import Filters, parse_bbox
-from geoseek.search.geojson import MEDIA_TYPE, feature_collection
+from geoseek.search.geojson import MEDIA_TYPE, feature_collection, hit_shapes
 
 router = APIRouter(prefix="/v1/search", tags=["search"])
 ERRORS = {400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 404: {"model": ErrorBody}, 406: {"model": ErrorBody},
@@ -32,12 +32,17 @@ GEOJSON = {200: {"content": {"application/json": {}, MEDIA_TYPE: {}},
                                 "georeferenced hits (footprints, best region and object boxes, WGS84)"}}
 
 
-def _answer(request: Request, resp: SearchResponse, engine, settings) -> SearchResponse | JSONResponse:
-    """The response as the client asked for it: JSON (default) or GeoJSON when Accept names geo+json."""
-    state = engine.state()  # once: the path map and the GeoJSON read one version
+def _answer(request: Request, resp: SearchResponse, engine, settings, shapes: bool = False) -> SearchResponse | JSONResponse:
+    """The response as the client asked for it: JSON (default), with each image hit's exact ``shapes`` when asked,
+    or GeoJSON when Accept names geo+json (which carries those polygons already)."""
+    state = engine.state()  # once: the path map, the shapes and the GeoJSON read one version
     public = public_response(resp, path_map(state, settings.paths))
     if MEDIA_TYPE not in request.headers.get("accept", ""):
-        return public
+        if not shapes:
+            return public
+        hits = [h.model_copy(update={"shapes": hit_shapes(h, state.images)}) if isinstance(h, ImageHit) else h
+                for h in public.results]
+        return public.model_copy(update={"results": hits})
     # Caption results never get here: search_image refuses GeoJSON for target=texts with a 406.
     return JSONResponse(feature_collection(public, state.images), media_type=MEDIA_TYPE)
 
@@ -48,7 +53,7 @@ async def search_text(req: TextSearchRequest, request: Request, engine: EngineDe
     filters = Filters(bbox=req.bbox, start=req.start, end=req.end, collections=tuple(req.collections))
     resp = await run_in_threadpool(engine.search_text, req.query, k=req.k, levels=list(req.levels), weights=req.weights,
                                    filters=filters, refine=req.refine)
-    return _answer(request, resp, engine, settings)
+    return _answer(request, resp, engine, settings, shapes=req.shapes)
 
 
 async def _read_capped(upload: UploadFile, cap: int) -> bytes:
@@ -76,10 +81,13 @@ async def search_image(
     end: Annotated[datetime | None, Form(description="Only images acquired at or before (ISO 8601).")] = None,
     distinct: Annotated[bool, Form(description="target=texts: each caption text once, with its `count` (default); "
                                                "false returns every caption that carries it.")] = True,
+    shapes: Annotated[bool, Form(description=SHAPES_DOC + " target=images only.")] = False,
 ) -> SearchResponse:
     """Similar images (`target=images`) or captions (`target=texts`) for an uploaded image or an indexed image id."""
     if target == "texts" and MEDIA_TYPE in request.headers.get("accept", ""):
         raise HTTPException(406, "GeoJSON is for image results; captions (target=texts) have no footprint")
+    if target == "texts" and shapes:
+        raise HTTPException(422, "shapes is for image results; captions (target=texts) have no footprint")
     ctype = request.headers.get("content-type", "")
     if not ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         raise HTTPException(415, "send a form (multipart/form-data with a 'file' part, or an 'image_id' field)")
@@ -98,4 +106,4 @@ async def search_image(
         raise HTTPException(422, str(exc)) from None
     resp = await asyncio.to_thread(engine.search_image, query, target=target, k=k, levels=levels, weights=w,
                                    filters=filters, distinct=distinct)
-    return _answer(request, resp, engine, settings)
+    return _answer(request, resp, engine, settings, shapes=shapes)
