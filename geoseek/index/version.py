@@ -1,8 +1,10 @@
-"""One published index version read into memory as plain data: view levels, captions, image records.
+"""One published index version as plain data: view levels, captions, image records.
 
 Rows of one image are contiguous in every level (the indexer writes an image's views together),
 so each level keeps ``starts``/``ends`` per image and exact rescoring is a slice, not a lookup.
-Vectors stay float16 in memory (half the bytes); scores are computed in float32.
+Vectors stay float16 (half the bytes); scores are computed in float32. A version with column files
+(``geoseek.index.columns``, every version this GeoSeek publishes) keeps vectors and view metadata
+memory-mapped; an older one is read from its Parquet shards into memory.
 """
 from __future__ import annotations
 
@@ -14,7 +16,9 @@ from typing import Any
 import faiss
 import numpy as np
 
-from geoseek.index.catalog import Catalog, ImageRow
+from geoseek.index.catalog import Catalog
+from geoseek.index.columns import VersionColumns, read_columns
+from geoseek.index.images import ImageTable, load_images
 from geoseek.index.layout import IndexDir
 from geoseek.index.shards import (
     read_boxes,
@@ -24,9 +28,11 @@ from geoseek.index.shards import (
     read_views,
 )
 from geoseek.schemas import IndexManifest
-from geoseek.schemas.errors import IndexFormatError, NoIndexError
+from geoseek.schemas.errors import NoIndexError
 
 log = logging.getLogger(__name__)
+
+__all__ = ["ImageTable", "LevelData", "TextData", "VersionData", "apply_search_params", "read_faiss", "read_version"]
 
 
 @dataclass
@@ -47,18 +53,6 @@ class LevelData:
     @property
     def size(self) -> int:
         return int(self.vectors.shape[0])
-
-
-@dataclass
-class ImageTable:
-    ids: list[str]
-    index_of: dict[str, int]
-    paths: list[str]
-    width: np.ndarray
-    height: np.ndarray
-    datetime: np.ndarray  # numpy datetime64[s], NaT where unknown
-    collection: np.ndarray  # object array of str
-    rows: dict[str, ImageRow]
 
 
 @dataclass
@@ -93,11 +87,15 @@ class VersionData:
 
 
 def read_faiss(path: Path) -> faiss.Index:
-    """Memory-map where FAISS allows it (this FAISS maps flat, SQ, HNSW and IVF files); read otherwise."""
-    try:
-        return faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
-    except RuntimeError:
-        return faiss.read_index(str(path))
+    """Memory-map where FAISS allows it; read otherwise. ``IO_FLAG_MMAP_IFC`` maps the codes of flat, SQ and
+    HNSW files (plain ``IO_FLAG_MMAP`` copies them into the process on this FAISS; only IVF lists were mapped),
+    so their pages are the page cache's, shared by replicas, not each process's own."""
+    for flags in (faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY, faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY):
+        try:
+            return faiss.read_index(str(path), flags)
+        except RuntimeError:
+            continue
+    return faiss.read_index(str(path))
 
 
 def apply_search_params(index: faiss.Index | None, params: dict) -> None:
@@ -122,23 +120,6 @@ def _ranges(image_idx: np.ndarray, n_images: int) -> tuple[np.ndarray, np.ndarra
     return starts, ends
 
 
-def load_images(catalog: Catalog, ids: list[str]) -> ImageTable:
-    """Catalog records of the version's images, in FAISS global-row order."""
-    rows: dict[str, ImageRow] = {}
-    with catalog.session() as s:
-        for start in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
-            chunk = ids[start : start + 900]
-            rows.update((r.image_id, r) for r in s.query(ImageRow).filter(ImageRow.image_id.in_(chunk)))
-    missing = [i for i in ids if i not in rows]
-    if missing:
-        raise IndexFormatError(f"catalog lacks {len(missing)} image(s) of this index version (e.g. {missing[0]})")
-    ordered = [rows[i] for i in ids]
-    dt = np.array([np.datetime64(r.datetime) if r.datetime else np.datetime64("NaT") for r in ordered], dtype="datetime64[s]")
-    return ImageTable(ids, {i: k for k, i in enumerate(ids)}, [r.path for r in ordered],
-                      np.array([r.width for r in ordered]), np.array([r.height for r in ordered]), dt,
-                      np.array([r.collection for r in ordered], dtype=object), rows)
-
-
 def read_version(root: Path, catalog_url: str | None = None, *, faiss_indices: bool = True) -> VersionData:
     """Read the current version of the index at ``root``; ``faiss_indices=False`` leaves the FAISS files
     unread (another vector store searches this version). Raises NoIndexError before the first publish."""
@@ -148,6 +129,9 @@ def read_version(root: Path, catalog_url: str | None = None, *, faiss_indices: b
         raise NoIndexError(f"no published index version in {root}")
     manifest = idx.manifest(version)
     vdir = idx.version_path(version)
+    cols = read_columns(vdir, manifest.levels)
+    if cols is not None:
+        return _from_columns(idx, catalog_url, version, manifest, cols, faiss_indices)
     views = read_views([vdir / "vectors" / f for f in manifest.view_shards])
     level_col = read_strings(views, "level")
     image_col = read_strings(views, "image_id")
@@ -171,4 +155,25 @@ def read_version(root: Path, catalog_url: str | None = None, *, faiss_indices: b
     text = TextData(text_index, read_vectors(texts, dtype=np.float16), texts.column("text_id").to_pylist(),
                     texts.column("text").to_pylist(), texts.column("image_id").to_pylist())
     log.info("read index %s version %s: %d images", root, version, len(ids))
+    return VersionData(version, manifest, images, levels, text)
+
+
+def _from_columns(idx: IndexDir, catalog_url: str | None, version: str, manifest: IndexManifest, cols: VersionColumns,
+                  faiss_indices: bool) -> VersionData:
+    """A version with column files: vectors and view metadata stay memory-mapped (``geoseek.index.columns``)."""
+    vdir = idx.version_path(version)
+    images = load_images(Catalog(catalog_url or idx.default_catalog_url), cols.image_ids)
+    levels = {}
+    for level in manifest.levels:
+        c = cols.levels[level]
+        starts, ends = _ranges(np.asarray(c.image_idx), len(cols.image_ids))
+        index = read_faiss(vdir / manifest.indices[level].file) if faiss_indices else None
+        apply_search_params(index, manifest.indices[level].params)
+        levels[level] = LevelData(index, c.vectors, c.image_idx, c.bbox, c.node_box, c.depth, c.bounds, starts, ends)
+    texts = read_texts([vdir / "vectors" / f for f in manifest.text_shards], columns=["text_id", "image_id", "text"])
+    text_index = read_faiss(vdir / manifest.indices["text"].file) if faiss_indices else None
+    apply_search_params(text_index, manifest.indices["text"].params)
+    text = TextData(text_index, cols.text_vectors, texts.column("text_id").to_pylist(), texts.column("text").to_pylist(),
+                    texts.column("image_id").to_pylist())
+    log.info("read index %s version %s: %d images (memory-mapped columns)", idx.root, version, len(cols.image_ids))
     return VersionData(version, manifest, images, levels, text)

@@ -11,7 +11,8 @@ from geoseek.schemas.manifest import DRISParams, ObjectParams
 from geoseek.schemas.sources import as_source
 
 FLAT_MAX = 100_000  # exact search stays under ~10 ms per query below this on 2 CPU cores
-HNSW_MAX = 5_000_000  # beyond this, HNSW's graph memory outgrows compressed IVF-PQ codes
+HNSW_MAX = 1_500_000  # HNSW keeps float32 vectors + graph (about 1.8 KB/view: 2.7 GB here); beyond, IVF-PQ (72 B/view,
+# inverted lists memory-mapped) with exact rescoring from the column files (benchmarks/results/scale_10m.json)
 DEFAULT_MODEL = "geoseek-default"
 
 # A SRC: a local path, or an http(s) URL kept as its string (``Path`` would collapse its '//').

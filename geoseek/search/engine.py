@@ -184,8 +184,11 @@ class SearchEngine:
             return []
         per_level = {lv: rescore_level(state.levels[lv], cands, queries.by_level[lv], masks[lv]) for lv in levels}
         fused, pooled = fuse(per_level, weights)
-        order = np.argsort(-fused, kind="stable")[:k]
-        return [self._image_hit(state, int(cands[j]), j, fused, pooled, per_level) for j in order if np.isfinite(fused[j])]
+        order = [j for j in np.argsort(-fused, kind="stable")[:k] if np.isfinite(fused[j])]
+        prefetch = getattr(state.images.rows, "prefetch", None)
+        if prefetch is not None:  # the hits' catalog rows in one query, not one each
+            prefetch(state.images.ids[int(cands[j])] for j in order)
+        return [self._image_hit(state, int(cands[j]), j, fused, pooled, per_level) for j in order]
 
     @staticmethod
     def _image_hit(state: IndexState, image: int, j: int, fused: np.ndarray, pooled: dict[str, np.ndarray],

@@ -294,6 +294,9 @@ def test_engine_and_cli_with_a_milvus_lite_store(small_index, tmp_path):
     milvus_engine = SearchEngine(small_index.root, device="cpu", store=str(db), encoder=faiss_engine.encoder)
     assert milvus_engine.state().store.kind == "milvus"
     assert all(d.index is None for d in milvus_engine.state().levels.values())  # no FAISS file loaded
+    # Rescoring reads the version's memory-mapped column files, so a replica's own memory does not grow with
+    # the collection Milvus holds.
+    assert all(isinstance(d.vectors, np.memmap) for d in milvus_engine.state().levels.values())
     for text in ("many planes are parked near a terminal", "houses and roads"):
         _same_ranking(faiss_engine.search_text(text, k=6), milvus_engine.search_text(text, k=6))
     bbox = Filters(bbox=(-94.6, 37.0, -94.4, 37.2))

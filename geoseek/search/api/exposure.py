@@ -131,8 +131,10 @@ class PathMap:
             folders = self._folders
         if folders is None:
             found: dict[str, str] = {}
-            for row in self.data.images.rows.values():
-                root = (row.extra or {}).get("source_root")
+            roots = self.data.images.source_roots
+            if roots is None:  # an image table built by hand (tests, benchmarks): from its rows
+                roots = [(row.extra or {}).get("source_root") for row in self.data.images.rows.values()]
+            for root in roots:
                 if isinstance(root, str) and os.path.isabs(root):
                     found.setdefault(os.path.normpath(root), _label(root))
             common = self.common_folder()

@@ -1,0 +1,127 @@
+"""Derived column files of one index version: every level's vectors (float16) and per-view metadata as
+``.npy`` arrays in ``versions/<v>/columns/``, which search memory-maps instead of holding.
+
+A replica then keeps in its own memory only what it touches: the pages of the candidates' rows it
+rescores (gathered in sorted order, so neighbouring rows share pages) and the bounds a filter scans;
+the operating system shares and evicts the rest. At 768 B of float16 vector per view, holding them
+would bound one node at about 10M views per 8 GB.
+
+The Parquet shards stay the source of truth: ``write_columns`` rebuilds these files from them at every
+publish, like the FAISS files, in two streamed passes (counts, then fill), one shard in memory at a
+time. A version without them (written by an older GeoSeek) is read from the shards as before.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from geoseek.index.shards import read_boxes, read_strings, read_vectors
+
+log = logging.getLogger(__name__)
+
+COLUMNS_DIR = "columns"
+ID_DTYPE = "S40"  # image ids (20 hex chars today; the catalog allows 40)
+VIEW_FIELDS = {"vectors": np.float16, "image_idx": np.int32, "bbox": np.int32, "node_box": np.int32, "depth": np.int16,
+               "bounds": np.float64}
+
+
+@dataclass
+class LevelColumns:
+    """One level's arrays, memory-mapped read-only: vectors (n, D) float16, image_idx (n,) int32, bbox and
+    node_box (n, 4) int32, depth (n,) int16, bounds (n, 4) float64 WGS84 (NaN without georeference)."""
+
+    vectors: np.ndarray
+    image_idx: np.ndarray
+    bbox: np.ndarray
+    node_box: np.ndarray
+    depth: np.ndarray
+    bounds: np.ndarray
+
+
+@dataclass
+class VersionColumns:
+    image_ids: list[str]  # in FAISS global-row order (the order of the global views)
+    levels: dict[str, LevelColumns]
+    text_vectors: np.ndarray  # (n_captions, D) float16
+
+
+def _path(folder: Path, name: str) -> Path:
+    return folder / COLUMNS_DIR / f"{name}.npy"
+
+
+def _count(view_files: list[Path], levels: list[str]) -> tuple[dict[str, int], list[str]]:
+    """Pass 1: views per level, and the image ids in global-row order (reads only two string columns)."""
+    counts = dict.fromkeys(levels, 0)
+    ids: list[str] = []
+    for f in view_files:
+        t = pq.read_table(f, columns=["image_id", "level"])
+        level = read_strings(t, "level")
+        for lv in levels:
+            counts[lv] += int((level == lv).sum())
+        ids += [str(i) for i in read_strings(t, "image_id")[level == "global"]]
+    return counts, ids
+
+
+def write_columns(version_dir: Path, view_files: list[Path], text_files: list[Path], levels: list[str], dim: int) -> None:
+    """Write ``columns/`` of a (staging) version directory from its shards, streamed shard by shard."""
+    (version_dir / COLUMNS_DIR).mkdir(exist_ok=True)
+    counts, ids = _count(view_files, levels)
+    index_of = {iid: k for k, iid in enumerate(ids)}
+    np.save(_path(version_dir, "images.ids"), np.array(ids, dtype=ID_DTYPE))
+    out = {lv: {name: np.lib.format.open_memmap(_path(version_dir, f"{lv}.{name}"), mode="w+", dtype=dt,
+                                                shape=(counts[lv], dim) if name == "vectors" else (counts[lv], 4)
+                                                if name in ("bbox", "node_box", "bounds") else (counts[lv],))
+                for name, dt in VIEW_FIELDS.items()} for lv in levels}
+    filled = dict.fromkeys(levels, 0)
+    columns = ["image_id", "level", "bbox", "node_box", "depth", "west", "south", "east", "north", "vector"]
+    for f in view_files:
+        t = pq.read_table(f, columns=columns)
+        level = read_strings(t, "level")
+        for lv in levels:
+            sel = np.flatnonzero(level == lv)
+            if not len(sel):
+                continue
+            part, a, b = t.take(sel), filled[lv], filled[lv] + len(sel)
+            o = out[lv]
+            o["vectors"][a:b] = read_vectors(part, dtype=np.float16)
+            o["image_idx"][a:b] = [index_of[i] for i in read_strings(part, "image_id")]
+            o["bbox"][a:b], o["node_box"][a:b] = read_boxes(part, "bbox"), read_boxes(part, "node_box")
+            o["depth"][a:b] = part.column("depth").to_numpy()
+            o["bounds"][a:b] = np.stack([part.column(c).to_numpy(zero_copy_only=False).astype(np.float64)
+                                         for c in ("west", "south", "east", "north")], axis=1)
+            filled[lv] = b
+    for lv in levels:
+        for arr in out[lv].values():
+            arr.flush()
+    n_text = sum(pq.ParquetFile(f).metadata.num_rows for f in text_files)
+    text = np.lib.format.open_memmap(_path(version_dir, "text.vectors"), mode="w+", dtype=np.float16, shape=(n_text, dim))
+    at = 0
+    for f in text_files:
+        part = read_vectors(pq.read_table(f, columns=["vector"]), dtype=np.float16)
+        text[at : at + len(part)] = part
+        at += len(part)
+    text.flush()
+    log.info("wrote columns: %s views, %d captions", ", ".join(f"{lv} {n}" for lv, n in counts.items()), n_text)
+
+
+def read_columns(version_dir: Path, levels: list[str]) -> VersionColumns | None:
+    """The version's column files, memory-mapped read-only; None when it has none (an older version)."""
+    if not _path(version_dir, "images.ids").is_file():
+        return None
+
+    def load(name: str) -> np.ndarray:
+        return np.load(_path(version_dir, name), mmap_mode="r")
+
+    ids = [i.decode() for i in np.load(_path(version_dir, "images.ids")).tolist()]
+    per_level = {lv: LevelColumns(**{name: load(f"{lv}.{name}") for name in VIEW_FIELDS}) for lv in levels}
+    return VersionColumns(ids, per_level, load("text.vectors"))
+
+
+def chunks(vectors: np.ndarray, rows: int = 262_144):
+    """float32 copies of ``vectors`` (a memory map) ``rows`` at a time, for building indices in bounded memory."""
+    for start in range(0, len(vectors), rows):
+        yield np.ascontiguousarray(vectors[start : start + rows], dtype=np.float32)
