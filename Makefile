@@ -5,7 +5,7 @@ comma := ,# a comma inside $(call ...) arguments
 # pip's full output (this machine's pip configuration alone adds ~150 warnings) goes here, not to the terminal.
 LOG := $(VENV)/install.log
 
-.PHONY: install system-deps demo test screenshots bench
+.PHONY: install system-deps demo test screenshots bench gpu-check
 
 install: $(VENV)/.installed
 
@@ -49,3 +49,10 @@ screenshots: install system-deps
 # Regenerates every table and plot in benchmarks/results/ and rewrites benchmarks/README.md (about an hour here).
 bench: install
 	$(PY) benchmarks/run_all.py
+
+# The prepared check for a session that has the GPU machine (at most ~5 minutes): the gpu-marked tests, bench speed's
+# GPU rows, FAISS GPU vs CPU at 1M views; writes benchmarks/results/gpu_check.json. Without a GPU it runs the CPU side
+# and says what it skipped and why. No `install` prerequisite: that machine has no network. GPU_CHECK_ARGS passes options.
+gpu-check:
+	@if [ -x $(PY) ]; then py=$(PY); else py=python3; echo "no $(PY): using python3"; fi; \
+	  $$py benchmarks/gpu_check.py $(GPU_CHECK_ARGS)

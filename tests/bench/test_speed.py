@@ -99,6 +99,7 @@ def test_bytes_per_image_counts_faiss_and_rescoring_vectors(speed_index):
     assert base["view_metadata"] == 0.0 and fused["total"] > base["total"]
 
 
+@pytest.mark.gpu  # its GPU variant and CUDA indexing row exist only with a GPU
 def test_speed_benchmark_reports_every_configuration_next_to_the_baseline(speed_index, monkeypatch):
     monkeypatch.setattr(variants, "ANN_MIN_VECTORS", 20)  # so that this small index gets an HNSW variant
     res = speed_benchmark(speed_index, sample=6, queries=8, clients=2, repeats=1, workers=1)

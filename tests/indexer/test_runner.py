@@ -119,6 +119,7 @@ def test_explicit_catalog_url_and_levels(tmp_path, tiny_vit_config):
         _index([src], tmp_path / "ix2", tiny_vit_config, levels=["region"])
 
 
+@pytest.mark.gpu  # IVF-PQ is trained on the GPU when FAISS sees one
 def test_ann_index_kinds_chosen_by_size(tmp_path, tiny_vit_config):
     src = tmp_path / "src"
     src.mkdir()
@@ -134,6 +135,7 @@ def test_ann_index_kinds_chosen_by_size(tmp_path, tiny_vit_config):
     assert "ivfpq" in kinds.values(), counts  # the scene has enough object views to need it
 
 
+@pytest.mark.gpu  # IVF-PQ is trained on the GPU when FAISS sees one
 def test_hnsw_and_ivfpq_builders_find_neighbours():
     from geoseek.indexer.builder import build_index, choose_kind
 

@@ -175,6 +175,7 @@ def test_default_model_text_tower_is_pretrained_minilm_and_locked():
     assert pooled.shape == (1, 384) and dense.shape == (1, 5, 5, 384)
 
 
+@pytest.mark.gpu
 def test_device_resolution():
     assert resolve_device("cpu").type == "cpu"
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
@@ -182,6 +183,7 @@ def test_device_resolution():
         resolve_device("tpu")
 
 
+@pytest.mark.gpu
 class TestCuda:
     """Runs only where a GPU exists (the device machine); CPU machines skip this class."""
 
@@ -197,6 +199,7 @@ class TestCuda:
         np.testing.assert_allclose(cpu, gpu, atol=1e-3)
 
 
+@pytest.mark.gpu
 def test_cuda_requested_without_gpu_is_an_error():
     if torch.cuda.is_available():
         assert resolve_device("cuda").type == "cuda"

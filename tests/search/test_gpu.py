@@ -40,6 +40,7 @@ def state(small_index) -> IndexState:
     return IndexState.load(small_index.root, gpu=False)
 
 
+@pytest.mark.gpu
 def test_gpu_copies_exist_exactly_when_faiss_sees_a_gpu(state, small_index):
     level = state.levels["object"]
     copy = gpu_copy(level.index, level.vectors)
