@@ -47,7 +47,7 @@ def candidate_images(level: LevelData, queries: np.ndarray, n: int, row_mask: np
     if size == 0:
         return np.zeros(0, np.int64)
     q = np.ascontiguousarray(queries, dtype=np.float32)
-    with_views = np.flatnonzero(level.ends > level.starts)
+    with_views = level.with_views
     if row_mask is None:
         if len(with_views) <= n:  # every image is a candidate: no search needed
             return with_views.astype(np.int64)
