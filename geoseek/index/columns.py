@@ -66,45 +66,67 @@ def _count(view_files: list[Path], levels: list[str]) -> tuple[dict[str, int], l
     return counts, ids
 
 
+class _NpyWriter:
+    """An ``.npy`` file of a known shape written front to back with plain writes: unlike filling a memory map,
+    the pages written are the page cache's, not the writer's resident memory."""
+
+    def __init__(self, path: Path, dtype, shape: tuple[int, ...]) -> None:
+        self.dtype, self.shape = np.dtype(dtype), shape
+        self.f = open(path, "wb")
+        np.lib.format.write_array_header_1_0(self.f, {"descr": np.lib.format.dtype_to_descr(self.dtype),
+                                                      "fortran_order": False, "shape": shape})
+        self.start, self.rows = self.f.tell(), 0
+
+    def write(self, rows: np.ndarray) -> None:
+        self.f.write(np.ascontiguousarray(rows, dtype=self.dtype).tobytes())
+        self.rows += len(rows)
+
+    def close(self) -> None:
+        expected = self.start + int(np.prod(self.shape)) * self.dtype.itemsize
+        size = self.f.tell()
+        self.f.close()
+        if self.rows != self.shape[0] or size != expected:
+            raise RuntimeError(f"column file {self.f.name}: wrote {self.rows} of {self.shape[0]} rows")
+
+
+def _shape(name: str, n: int, dim: int) -> tuple[int, ...]:
+    return (n, dim) if name == "vectors" else (n, 4) if name in ("bbox", "node_box", "bounds") else (n,)
+
+
 def write_columns(version_dir: Path, view_files: list[Path], text_files: list[Path], levels: list[str], dim: int) -> None:
     """Write ``columns/`` of a (staging) version directory from its shards, streamed shard by shard."""
     (version_dir / COLUMNS_DIR).mkdir(exist_ok=True)
     counts, ids = _count(view_files, levels)
     index_of = {iid: k for k, iid in enumerate(ids)}
     np.save(_path(version_dir, "images.ids"), np.array(ids, dtype=ID_DTYPE))
-    out = {lv: {name: np.lib.format.open_memmap(_path(version_dir, f"{lv}.{name}"), mode="w+", dtype=dt,
-                                                shape=(counts[lv], dim) if name == "vectors" else (counts[lv], 4)
-                                                if name in ("bbox", "node_box", "bounds") else (counts[lv],))
+    out = {lv: {name: _NpyWriter(_path(version_dir, f"{lv}.{name}"), dt, _shape(name, counts[lv], dim))
                 for name, dt in VIEW_FIELDS.items()} for lv in levels}
-    filled = dict.fromkeys(levels, 0)
     columns = ["image_id", "level", "bbox", "node_box", "depth", "west", "south", "east", "north", "vector"]
-    for f in view_files:
+    for k, f in enumerate(view_files):
         t = pq.read_table(f, columns=columns)
         level = read_strings(t, "level")
         for lv in levels:
             sel = np.flatnonzero(level == lv)
             if not len(sel):
                 continue
-            part, a, b = t.take(sel), filled[lv], filled[lv] + len(sel)
-            o = out[lv]
-            o["vectors"][a:b] = read_vectors(part, dtype=np.float16)
-            o["image_idx"][a:b] = [index_of[i] for i in read_strings(part, "image_id")]
-            o["bbox"][a:b], o["node_box"][a:b] = read_boxes(part, "bbox"), read_boxes(part, "node_box")
-            o["depth"][a:b] = part.column("depth").to_numpy()
-            o["bounds"][a:b] = np.stack([part.column(c).to_numpy(zero_copy_only=False).astype(np.float64)
-                                         for c in ("west", "south", "east", "north")], axis=1)
-            filled[lv] = b
+            part, o = t.take(sel), out[lv]
+            o["vectors"].write(read_vectors(part, dtype=np.float16))
+            o["image_idx"].write(np.fromiter((index_of[i] for i in read_strings(part, "image_id")), np.int32, len(sel)))
+            o["bbox"].write(read_boxes(part, "bbox"))
+            o["node_box"].write(read_boxes(part, "node_box"))
+            o["depth"].write(part.column("depth").to_numpy())
+            o["bounds"].write(np.stack([part.column(c).to_numpy(zero_copy_only=False).astype(np.float64)
+                                        for c in ("west", "south", "east", "north")], axis=1))
+        if len(view_files) >= 20 and (k + 1) % max(1, len(view_files) // 10) == 0:
+            log.info("columns: %d of %d shards", k + 1, len(view_files))
     for lv in levels:
-        for arr in out[lv].values():
-            arr.flush()
+        for w in out[lv].values():
+            w.close()
     n_text = sum(pq.ParquetFile(f).metadata.num_rows for f in text_files)
-    text = np.lib.format.open_memmap(_path(version_dir, "text.vectors"), mode="w+", dtype=np.float16, shape=(n_text, dim))
-    at = 0
+    text = _NpyWriter(_path(version_dir, "text.vectors"), np.float16, (n_text, dim))
     for f in text_files:
-        part = read_vectors(pq.read_table(f, columns=["vector"]), dtype=np.float16)
-        text[at : at + len(part)] = part
-        at += len(part)
-    text.flush()
+        text.write(read_vectors(pq.read_table(f, columns=["vector"]), dtype=np.float16))
+    text.close()
     log.info("wrote columns: %s views, %d captions", ", ".join(f"{lv} {n}" for lv, n in counts.items()), n_text)
 
 

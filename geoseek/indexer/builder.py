@@ -83,6 +83,7 @@ def build_all(version_dir: Path, view_files: list[Path], text_files: list[Path],
         kind = choose_kind(len(vecs), flat_max, hnsw_max)
         if kind != "flat" and len(vecs) < 1024:
             kind = "flat"  # ANN structures need more points than this to train or pay off
+        log.info("building %s index: %s over %d vectors", name, kind, len(vecs))
         index, params = build_index(vecs, kind)
         fname = f"{name}.faiss"
         faiss.write_index(index, str(version_dir / fname))
