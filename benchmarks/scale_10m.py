@@ -188,7 +188,8 @@ def exact_top10(root: Path, q: np.ndarray, weights: dict[str, float], chunk: int
             owner = image_idx[a:b]
             cuts = np.flatnonzero(np.diff(owner)) + 1
             first = np.concatenate([[0], cuts])
-            np.maximum.at(best, owner[first], np.maximum.reduceat(sims, first, axis=0))
+            who = owner[first]  # distinct within a chunk (an image's rows are contiguous)
+            best[who] = np.maximum(best[who], np.maximum.reduceat(sims, first, axis=0))
         per_level[level] = best
     out = []
     for j in range(len(q)):
