@@ -1,14 +1,21 @@
 """Candidate images per level from the FAISS indices: for each query vector, the top n images by
 their best allowed view (every vector store answers this same question; see vector_store).
 
+An index that ranks by compressed codes (IVF-PQ) has its rows re-ranked by their exact float16 vectors
+before images are picked (FAISS's IndexRefine, over the version's memory-mapped columns), optionally after
+fetching REFINE_FACTOR times the rows. At 10M views it moved fused top-10 agreement 0.9975 -> 0.998 (4x the
+rows: no further gain, 1.6 ms more; benchmarks/results/scale_10m_tune.json).
+
 Filters must not cost recall. When few views are allowed, they are scanned exactly (filter then
 rank); otherwise FAISS results are over-fetched, growing until every query has n allowed images,
 and a filter whose views rank too deep for that falls back to the exact scan (chunked).
 """
 from __future__ import annotations
 
+import faiss
 import numpy as np
 
+from geoseek.index.columns import read_rows
 from geoseek.index.version import LevelData
 from geoseek.search.gpu import search as index_search
 
@@ -16,6 +23,7 @@ BRUTE_FORCE_MAX = 50_000  # allowed views scanned exactly below this (a few ms o
 FETCH_MAX = 1_000_000  # a filtered search that would over-fetch more rows than this scans the allowed views exactly
 EXACT_CHUNK = 65_536  # rows scored at once by the exact path
 CANDIDATES_PER_K = 4  # images fetched per level and query for each result asked for; exact rescoring ranks them
+REFINE_FACTOR = 1  # rows a PQ index is asked for per row needed; 4 gained nothing over 1 (results/scale_10m_tune.json)
 
 
 def _top_images_exact(level: LevelData, queries: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
@@ -24,10 +32,29 @@ def _top_images_exact(level: LevelData, queries: np.ndarray, rows: np.ndarray, n
     best = np.full((len(images), queries.shape[0]), -np.inf, np.float32)
     for start in range(0, len(rows), EXACT_CHUNK):  # bounded memory however many rows are allowed
         part = slice(start, start + EXACT_CHUNK)
-        np.maximum.at(best, inverse[part], level.vectors[rows[part]].astype(np.float32) @ queries.T)
+        np.maximum.at(best, inverse[part], read_rows(level.vectors, rows[part]) @ queries.T)
     if n >= len(images):
         return images.astype(np.int64)
     return np.unique(images[np.argpartition(-best, n - 1, axis=0)[:n]]).astype(np.int64)
+
+
+def approximate_scores(index: object) -> bool:
+    """True when ``index`` scores by lossy codes (product quantisation), whose ranking needs exact re-ranking;
+    flat float16 and HNSW indices score the stored vectors themselves."""
+    return isinstance(index, faiss.IndexIVFPQ)
+
+
+def exact_order(vectors: np.ndarray, queries: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """``ids`` (m, f) rows per query (-1 = padding) re-ordered per query by exact inner product with
+    ``queries`` (m, D), using ``vectors`` (n, D) float16 (read with ``columns.read_rows``)."""
+    valid = ids >= 0
+    rows, pos = np.unique(ids[valid], return_inverse=True)
+    sims = np.full(ids.shape, -np.inf, np.float32)
+    if len(rows):
+        scores = read_rows(vectors, rows) @ queries.T  # (len(rows), m)
+        sims[valid] = scores[pos.reshape(-1), np.nonzero(valid)[0]]
+    order = np.argsort(-sims, axis=1, kind="stable")
+    return np.take_along_axis(np.where(valid, ids, -1), order, axis=1)
 
 
 def _first_images(ranked_rows: np.ndarray, image_idx: np.ndarray, row_mask: np.ndarray | None, n: int) -> np.ndarray:
@@ -62,11 +89,14 @@ def candidate_images(level: LevelData, queries: np.ndarray, n: int, row_mask: np
     # Several views per image: ask for enough rows to cover n images the first time (a flat scan
     # costs the same for 40 or 400 results, a second scan doubles the cost).
     per_image = -(-size // max(1, len(with_views)))
-    fetch = min(size, n * per_image)
+    refine = approximate_scores(level.index)
+    fetch = min(size, n * per_image * (REFINE_FACTOR if refine else 1))
     while True:
         _, ids, gpu_ok = index_search(level.index, level.gpu_index, q, fetch)
         if not gpu_ok:
             level.gpu_index = None
+        if refine:
+            ids = exact_order(level.vectors, q, ids)
         found = [_first_images(row, level.image_idx, row_mask, n) for row in ids]
         if fetch >= size or all(len(f) >= n for f in found):
             return np.unique(np.concatenate(found)).astype(np.int64)

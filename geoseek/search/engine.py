@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from geoseek.index.columns import read_rows
 from geoseek.index.layout import IndexDir
 from geoseek.models import Encoder, load_encoder
 from geoseek.schemas import Level, LevelWeights, parse_levels
@@ -286,7 +287,7 @@ class SearchEngine:
         while True:
             cands = np.unique(np.concatenate([state.vector_store.nearest_texts(views.by_level[lv], min(depth, n_texts))
                                               for lv in levels]))
-            vecs = text.vectors[cands].astype(np.float32)
+            vecs = read_rows(text.vectors, cands)
             pooled = {lv: (vecs @ views.by_level[lv].T).max(axis=1) for lv in levels}
             fused = weighted_sum(pooled, weights)
             order = np.argsort(-fused, kind="stable")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from geoseek.index.columns import read_rows
 from geoseek.index.version import VersionData
 from geoseek.search.candidates import candidate_images
 from geoseek.search.filters import Filters
@@ -32,7 +33,7 @@ class FaissStore:
 
     def view_vectors(self, level: str, image: int) -> np.ndarray:
         d = self.state.levels[level]
-        return d.vectors[d.starts[image] : d.ends[image]].astype(np.float32)
+        return read_rows(d.vectors, np.arange(d.starts[image], d.ends[image]))
 
     def close(self) -> None:
         pass

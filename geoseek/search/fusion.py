@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from geoseek.index.columns import read_rows
 from geoseek.index.version import LevelData
 
 
@@ -33,7 +34,7 @@ def rescore_level(level: LevelData, candidates: np.ndarray, queries: np.ndarray,
     # All candidates' row ranges, flattened without a Python loop: start of each range + offset in it.
     offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
     rows = np.repeat(starts, lengths) + offsets
-    sims = (level.vectors[rows].astype(np.float32) @ queries.T.astype(np.float32)).max(axis=1)
+    sims = (read_rows(level.vectors, rows) @ queries.T.astype(np.float32)).max(axis=1)
     if row_mask is not None:
         sims = np.where(row_mask[rows], sims, -np.inf)
     owner = np.repeat(np.arange(len(candidates)), lengths)

@@ -79,7 +79,7 @@ def test_ann_variant_swaps_only_the_index(speed_index, monkeypatch):
     assert hnsw.levels["region"].vectors is state.levels["region"].vectors
     exact, ann = SearchEngine(speed_index, state=state), SearchEngine(speed_index, state=hnsw)
     q = exact.encoder.encode_texts(["many buildings around a square"])[0]
-    # HNSW over a few hundred vectors with efSearch 128 visits them all: same ranking as the exact scan.
+    # HNSW over a few hundred vectors with efSearch 512 visits them all: same ranking as the exact scan.
     assert [h.image_id for h in ann.search_text_vector(q, k=10).results] == \
            [h.image_id for h in exact.search_text_vector(q, k=10).results]
 
@@ -114,7 +114,7 @@ def test_speed_benchmark_reports_every_configuration_next_to_the_baseline(speed_
     assert set(q["variants_skipped"]) == {"ivfpq"} | ({"gpu"} if faiss.get_num_gpus() == 0 else set())
     assert "at least 256 vectors" in q["variants_skipped"]["ivfpq"]
     assert {"global_hnsw", "fused_hnsw"} <= set(lat) and q["variant_kinds"]["hnsw"]["region"] == "hnsw"
-    # HNSW over ~150 vectors with efSearch 128 visits them all: it returns exactly the exact top-k.
+    # HNSW over ~150 vectors with efSearch 512 visits them all: it returns exactly the exact top-k.
     assert q["recall_at_10_vs_exact"] == {"global_hnsw": 1.0, "fused_hnsw": 1.0}
     assert q["bytes_per_image"]["fused_hnsw"]["faiss"] > q["bytes_per_image"]["fused_flat"]["faiss"]
     assert q["qps_incl_text_encoding"][BASELINE]["qps"] > 0 and "fused_flat" in q["qps_incl_text_encoding"]
