@@ -25,6 +25,8 @@ Steps (each writes its JSON under benchmarks/results/; all use the shipped defau
   stores      benchmarks/stores.py: FAISS vs Milvus Lite as the store of the RSICD test index
   switch      benchmarks/version_switch.py: 16 clients x 50 requests on `geoseek serve` while two new
               versions are published (errors, latency around each switch, one version per response)
+  scale10m    benchmarks/scale_10m.py: 10M synthetic views built, tuned (PQ re-ranking, other queries)
+              and served; about 90 minutes on 2 cores and 26 GB of disk under WORK/10m
   summary     benchmarks/summary.py: benchmarks/README.md and the PNG plots
 
 Every step shells out to the same `geoseek` commands a user runs. Steps run in the order above;
@@ -52,7 +54,7 @@ JOPLIN = DATA / "joplin_xview2"
 SCENES = [JOPLIN / "post_mosaic_3072x2048.jpg", JOPLIN / "pre_mosaic_2048x2048.jpg",
           *sorted((DATA / "dota_samples" / "images").iterdir())]
 LOCALISE_QUERIES = ["buildings", "houses destroyed by a tornado", "a road"]
-STEPS = ["rsicd", "similar", "scenes", "dris", "throughput", "full_index", "recall", "caption", "localise", "speed", "engines", "stores", "switch", "summary"]
+STEPS = ["rsicd", "similar", "scenes", "dris", "throughput", "full_index", "recall", "caption", "localise", "speed", "engines", "stores", "switch", "scale10m", "summary"]
 
 
 def run(*args: str | Path) -> str:
@@ -206,6 +208,13 @@ def step_speed(work: Path) -> None:
     geoseek("bench", "speed", "--index", scenes, "--sample", len(SCENES), "--out", RESULTS / "speed_scenes.json")
 
 
+def step_scale_10m(work: Path) -> None:
+    """Build the 10M-view index, measure the PQ re-ranking factors on tuning queries, then serve the reported ones."""
+    script("scale_10m.py", "--work", work / "10m", "--step", "build")
+    script("scale_10m.py", "--work", work / "10m", "--step", "tune")
+    script("scale_10m.py", "--work", work / "10m", "--step", "serve")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=Path("/tmp/geoseek-bench"), help="scratch indexes")
@@ -230,6 +239,7 @@ def main() -> int:
         "engines": lambda w: script("engines.py"),
         "stores": lambda w: script("stores.py", "--index", test_index(w)),
         "switch": lambda w: script("version_switch.py", "--work", w / "switch"),
+        "scale10m": step_scale_10m,
         "summary": lambda w: script("summary.py"),
     }
     started = time.perf_counter()

@@ -2,17 +2,23 @@
 GeoSeek's own catalog, Parquet shards and publish step, then served by a fresh SearchEngine process.
 
     python benchmarks/scale_10m.py [--images 1000000] [--work /tmp/geoseek-10m] [--queries 200] [--rebuild]
+                                   [--step build|publish|tune|serve|all]
 
 Vectors: as benchmarks/synthetic_index.py (2,000 cluster centres; each image near one centre; 1 global, 3 region
 and 6 object views per image with growing spread), so 1,000,000 images are 10,000,000 views of 384-d. They are
 generated shard by shard (20,000 images) and never all held. Measured:
-- build: wall time and peak RSS of writing the shards and catalog, and of publishing (column files + FAISS);
-  disk size of the index directory;
+- build: wall time of writing the shards and catalog, and of publishing (column files + FAISS) with its peak
+  RSS and, sampled every 0.2 s, its peak anonymous (held) and mapped-file pages; disk size of the shards,
+  catalog and live version (``--step publish`` publishes the same shards again, as after a builder change);
 - serving, in a fresh process whose page cache for the index was dropped first (posix_fadvise DONTNEED):
   load time, fused and global-only text->image latency (query vector given: text encoding excluded) on the
   cold pass and on a warm pass, RSS split into the process's own (anonymous) and mapped-file pages, and peak;
 - agreement: the fused top-10 of each query against the exact fused top-10 (every view scored, max per image
   and level, the engine's fusion), computed in a separate process so it does not touch the server's pages.
+
+``--step tune`` chooses HNSW's efSearch (geoseek.indexer.builder) and the PQ levels' REFINE_FACTOR
+(geoseek.search.candidates) on other queries (seed 2) than those reported (seed 1): agreement and warm fused
+latency for each pair, written to results/scale_10m_tune.json.
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -69,14 +76,8 @@ def build(work: Path, n_images: int, seed: int = 0) -> dict:
     from geoseek.index.catalog import Catalog, ImageRow, ShardRow
     from geoseek.index.layout import IndexDir
     from geoseek.index.shards import write_shard
-    from geoseek.indexer.runner import publish_version
-    from geoseek.models import load_encoder
-    from geoseek.schemas import ModelInfo
     from geoseek.schemas.jobs import IndexSettings
 
-    enc = load_encoder("geoseek-default", device="cpu")  # the manifest names the real model, so a replica can serve text
-    info = ModelInfo(spec="geoseek-default", id=enc.id, dim=enc.dim, image_size=enc.image_size, checksum=enc.checksum)
-    del enc
     idx = IndexDir(work / "ix")
     idx.root.mkdir(parents=True, exist_ok=True)
     idx.shards.mkdir(exist_ok=True)
@@ -107,11 +108,50 @@ def build(work: Path, n_images: int, seed: int = 0) -> dict:
                              {"settings": IndexSettings().model_dump_json()} if s == 0 else None)
         print(f"shard {s}: {first + n:,} images, {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
     write_s = time.perf_counter() - t
+    return {"write_shards_s": round(write_s, 1), "write_peak_rss_mb": _status()["VmHWM"]}
+
+
+class _PeakSampler(threading.Thread):
+    """Samples the process's own (anonymous) and mapped-file resident pages every 0.2 s and keeps the maxima:
+    VmHWM alone cannot tell memory the builder holds from file pages it has mapped."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak = {"RssAnon": 0, "RssFile": 0}
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.2):
+            now = _status()
+            for key in self.peak:
+                self.peak[key] = max(self.peak[key], now[key])
+
+
+def publish(work: Path) -> dict:
+    """Publish the shards at work/ix as a new version (column files + FAISS), in this process; time and memory."""
+    from geoseek.index.catalog import Catalog
+    from geoseek.index.layout import IndexDir
+    from geoseek.indexer.runner import publish_version
+    from geoseek.models import load_encoder
+    from geoseek.schemas import ModelInfo
+    from geoseek.schemas.jobs import IndexSettings
+
+    enc = load_encoder("geoseek-default", device="cpu")  # the manifest names the real model, so a replica can serve text
+    info = ModelInfo(spec="geoseek-default", id=enc.id, dim=enc.dim, image_size=enc.image_size, checksum=enc.checksum)
+    del enc
+    idx = IndexDir(work / "ix")
+    before = _status()
+    sampler = _PeakSampler()
+    sampler.start()
     t = time.perf_counter()
-    version = publish_version(idx, catalog, info, IndexSettings())
+    version = publish_version(idx, Catalog(idx.default_catalog_url), info, IndexSettings())
     publish_s = time.perf_counter() - t
+    sampler.stop.set()
+    sampler.join()
     manifest = idx.manifest(version)
-    return {"write_shards_s": round(write_s, 1), "publish_s": round(publish_s, 1), "peak_rss_mb": _status()["VmHWM"],
+    return {"version": version, "publish_s": round(publish_s, 1), "peak_rss_mb": _status()["VmHWM"],
+            "peak_anon_mb": sampler.peak["RssAnon"], "peak_file_mb": sampler.peak["RssFile"],
+            "rss_before_publish_mb": before["VmRSS"],
             "indices": {k: {"kind": v.kind, "count": v.count, **v.params} for k, v in manifest.indices.items()}}
 
 
@@ -127,7 +167,11 @@ def _drop_cache(folder: Path) -> None:
                 os.close(fd)
 
 
-def queries(root: Path, n: int, seed: int = 1) -> np.ndarray:
+REPORT_SEED, TUNE_SEED = 1, 2
+TUNE_OUT = ROOT / "benchmarks" / "results" / "scale_10m_tune.json"
+
+
+def queries(root: Path, n: int, seed: int = REPORT_SEED) -> np.ndarray:
     """Queries near random global views (a text query lands near, not on, the images it describes)."""
     from geoseek.index.columns import read_columns
     from geoseek.index.layout import IndexDir
@@ -200,22 +244,88 @@ def exact_top10(root: Path, q: np.ndarray, weights: dict[str, float], chunk: int
     return out
 
 
+def sizes(root: Path) -> dict[str, int]:
+    """Bytes on disk of the live version's FAISS files, its column files and the shard pool."""
+    live = root / "versions" / (root / "CURRENT").read_text().strip()
+    out = {p.name: p.stat().st_size for p in sorted(live.glob("*.faiss"))}
+    out["columns"] = sum(p.stat().st_size for p in (live / "columns").iterdir())
+    out["shards"] = sum(p.stat().st_size for p in (root / "shards").iterdir())
+    return out
+
+
+def agreement(top: list[list[str]], exact: list[list[str]]) -> float:
+    """Mean over queries of |top-10 & exact top-10| / 10."""
+    return round(float(np.mean([len(set(a) & set(e)) / 10 for a, e in zip(top, exact)])), 4)
+
+
+def _set_ef(engine, ef: int) -> None:
+    """HNSW levels' efSearch (a search-time parameter) in the engine's loaded state."""
+    for level in engine.state().levels.values():
+        if level.index is not None and hasattr(level.index, "hnsw"):
+            level.index.hnsw.efSearch = ef
+
+
+def tune(root: Path, n_queries: int, efs: tuple[int, ...] = (128, 256, 512),
+         factors: tuple[int, ...] = (0, 1, 4)) -> dict:
+    """Agreement and warm fused latency per HNSW efSearch x PQ REFINE_FACTOR (0 = PQ's own order) on the tuning
+    queries; the builder's recorded efSearch and the shipped factor are restored afterwards."""
+    import geoseek.search.candidates as cand
+    from geoseek.indexer.builder import HNSW_EF_SEARCH
+    from geoseek.search import SearchEngine
+
+    q = queries(root, n_queries, TUNE_SEED)
+    engine = SearchEngine(root, device="cpu")
+    exact = exact_top10(root, q, engine.state().manifest.fusion.normalised(list(PER_IMAGE)))
+    chosen, detect = cand.REFINE_FACTOR, cand.approximate_scores
+    rows = []
+    for ef in efs:
+        _set_ef(engine, ef)
+        for f in factors:
+            cand.approximate_scores = detect if f else (lambda index: False)
+            cand.REFINE_FACTOR = max(f, 1)
+            for v in q[:50]:  # warm the pages this configuration touches
+                engine.search_text_vector(v, k=10)
+            times, ids = [], []
+            for v in q:
+                t = time.perf_counter()
+                r = engine.search_text_vector(v, k=10)
+                times.append(1000 * (time.perf_counter() - t))
+                ids.append([h.image_id for h in r.results])
+            rows.append({"efSearch": ef, "refine_factor": f, "agreement": agreement(ids, exact),
+                         "warm_fused_ms": {"p50": round(float(np.percentile(times, 50)), 2),
+                                           "p95": round(float(np.percentile(times, 95)), 2)}})
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    cand.REFINE_FACTOR, cand.approximate_scores = chosen, detect
+    return {"query_seed": TUNE_SEED, "queries": len(q), "refine_factor_default_at_run": chosen,
+            "efSearch_default_at_run": HNSW_EF_SEARCH, "configs": rows,
+            "note": "refine_factor 0 = candidates in PQ's own order (no re-ranking); the tuning queries are not "
+                    "the reported ones; efSearch is set on the loaded HNSW levels (the index files are unchanged)"}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", type=int, default=1_000_000)
     ap.add_argument("--work", type=Path, default=Path("/tmp/geoseek-10m"))
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--rebuild", action="store_true")
-    ap.add_argument("--step", choices=["build", "serve", "all"], default="all")
+    ap.add_argument("--step", choices=["build", "publish", "tune", "serve", "all"], default="all")
     args = ap.parse_args()
     work = args.work.resolve()
     root = work / "ix"
     result_file = work / "build.json"
     if args.step in ("build", "all") and (args.rebuild or not (root / "CURRENT").is_file()):
         subprocess.run(["rm", "-rf", str(root)], check=True)
-        result_file.write_text(json.dumps(build(work, args.images)))
+        written = build(work, args.images)
+        result_file.write_text(json.dumps({**written, **publish(work)}))
         if args.step == "build":
             return 0
+    if args.step == "publish":  # the same shards published again as a new version (after a builder change)
+        built = json.loads(result_file.read_text())
+        result_file.write_text(json.dumps({**built, **publish(work)}))
+        return 0
+    if args.step == "tune":
+        TUNE_OUT.write_text(json.dumps(tune(root, args.queries), indent=2) + "\n")
+        return 0
     built = json.loads(result_file.read_text())
     q = queries(root, args.queries)
     np.save(work / "queries.npy", q)
@@ -224,11 +334,14 @@ def main() -> int:
     subprocess.run([sys.executable, __file__, "--serve", str(root), str(work / "queries.npy"), str(served)], check=True)
     s = json.loads(served.read_text())
     exact = exact_top10(root, q, s["serve"]["weights"])
-    agree = {name: round(float(np.mean([len(set(a) & set(e)) / 10 for a, e in zip(ids, exact)])), 4)
-             for name, ids in s["top10"].items()}
-    du = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    agree = {name: agreement(ids, exact) for name, ids in s["top10"].items()}
+    live = root / "versions" / (root / "CURRENT").read_text().strip()
+    # Older versions left out; a version's vectors/ are hard links to the shards, so count each file once.
+    files = {(st.st_dev, st.st_ino): st.st_size for p in root.rglob("*") if p.is_file()
+             and (not p.is_relative_to(root / "versions") or p.is_relative_to(live)) for st in [p.stat()]}
+    du = sum(files.values())
     out = {"images": args.images, "views": args.images * sum(PER_IMAGE.values()), "dim": DIM, "queries": len(q),
-           "build": built, "disk_gb": round(du / 1e9, 2), "serve": s["serve"],
+           "build": built, "disk_gb": round(du / 1e9, 2), "bytes": sizes(root), "serve": s["serve"],
            "fused_top10_agreement_with_exact": agree["fused"], "machine": "2 cores, 24 GB, CPU only"}
     OUT.write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))

@@ -13,10 +13,15 @@ from pathlib import Path
 
 from summary_eval import rsicd_official_section, scenes_section, similar_section
 from summary_plots import CONTROL_QUERIES, RESULTS, plots
+from summary_scale import scale_10m_section
 from summary_tables import RECALL_HEADER, ratio, recall_row, table, weights_str
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "benchmarks" / "README.md"
+
+
+def load_before() -> dict | None:
+    return load("search_latency_before.json")
 
 
 def load(name: str) -> dict | None:
@@ -271,6 +276,13 @@ def other_sections(dris: dict | None, thr: dict | None, full: dict | None, lat: 
                 "ANN recall@10 vs exact at 1M views: " + ", ".join(f"{k} {v}" for k, v in rec.items()) + ". "
                 f"HTTP load ({load['clients']} clients, {load['requests']} requests, text encoding included): "
                 f"{load['qps']} requests/s, p50 {load['latency_incl_text_encoding']['p50_ms']} ms, {load['errors']} errors.", ""]
+        if before := load_before():
+            b_real, b_syn = before["real_index"]["latency"], before["synthetic_1m"]["latency"]
+            out += [f"Same-day baseline (`search_latency_before.json`, {before['baseline_note']}): fused p50 archive "
+                    f"{b_real['fused']['p50_ms']} ms (now {ratio(real['latency']['fused']['p50_ms'], b_real['fused']['p50_ms'])}), "
+                    f"synthetic 1M {b_syn['fused_ann']['p50_ms']} ms (now "
+                    f"{ratio(syn['latency']['fused_ann']['p50_ms'], b_syn['fused_ann']['p50_ms'])}); its fused top-10 vs exact "
+                    f"{before['synthetic_1m']['recall_at_10_vs_exact']['fused_top10_vs_exact']}.", ""]
 
 
 def scaling_sections(eng: dict | None, st: dict | None, out: list[str]) -> None:
@@ -365,6 +377,8 @@ def main() -> int:
     out.append("")
     other_sections(load("dris_joplin.json"), load("throughput.json"), load("full_index_rsicd_aid150.json"),
                    load("search_latency.json"), out)
+    if s10 := load("scale_10m.json"):
+        scale_10m_section(s10, load("scale_10m_tune.json"), out)
     scaling_sections(load("engines.json"), load("stores.json"), out)
     if sw := load("version_switch.json"):
         switch_section(sw, out)
