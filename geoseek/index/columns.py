@@ -1,9 +1,9 @@
 """Derived column files of one index version: every level's vectors (float16) and per-view metadata as
 ``.npy`` arrays in ``versions/<v>/columns/``, which search memory-maps instead of holding.
 
-A replica then keeps in its own memory only what it touches: the pages of the candidates' rows it
-rescores (gathered in sorted order, so neighbouring rows share pages) and the bounds a filter scans;
-the operating system shares and evicts the rest. At 768 B of float16 vector per view, holding them
+A replica then keeps in its own memory only what it touches: the bounds a filter scans, and the
+candidates' rows it rescores (read with pread from a large vector file, ``read_rows``, so those pages stay
+in the shared page cache); the operating system shares and evicts the rest. At 768 B of float16 vector per view, holding them
 would bound one node at about 10M views per 8 GB.
 
 The Parquet shards stay the source of truth: ``write_columns`` rebuilds these files from them at every
@@ -188,10 +188,11 @@ def sample_rows(vectors: np.ndarray, rows: np.ndarray, chunk: int = 262_144) -> 
 def read_rows(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """float32 (len(rows), D): ``vectors[rows]`` in the order given (rows may repeat).
 
-    Large vector files from ``read_columns`` are read with one pread per run of consecutive rows, not through their
-    memory map: every page touched through a map, and the cached neighbours the kernel maps with each fault,
+    Large vector files from ``read_columns`` are read with one pread per run of consecutive rows, not through
+    their memory map: every page touched through a map, and the cached neighbours the kernel maps with each fault,
     stays in the process's resident memory while the map is open, so a replica's RSS would grow with every
-    request's candidates (4.3 GB of vector pages after 800 queries at 10M views). pread leaves them in the
+    request's candidates (6.6 GB of mapped file pages after 800 queries at 10M views against 2.3 GB with pread,
+    benchmarks/results/scale_10m_mapped_rows.json and scale_10m.json). pread leaves them in the
     shared, evictable page cache. Any other array is indexed directly."""
     fd = getattr(vectors, "row_fd", None)
     if fd is None or len(rows) == 0:

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 
@@ -111,15 +110,3 @@ def write_shard(folder: Path, name: str, views: dict[str, list], view_vectors: n
     tt = pa.Table.from_pydict({**texts, "vector": vectors_column(text_vectors.reshape(-1, dim))}, schema=texts_schema(dim))
     write_table_atomic(tt, folder / f"{name}.texts.parquet")
     write_table_atomic(vt, folder / f"{name}.views.parquet")
-
-
-def level_vectors(files: list[Path], level: str | None) -> np.ndarray:
-    """Vectors of one level (or all rows, for text files) across shards, in shard order."""
-    parts = []
-    for f in files:
-        table = pq.read_table(f, columns=["level", "vector"] if level else ["vector"])
-        if level:
-            table = table.filter(pc.equal(table.column("level"), level))
-        if table.num_rows:
-            parts.append(read_vectors(table))
-    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -54,14 +55,11 @@ class LevelData:
     def size(self) -> int:
         return int(self.vectors.shape[0])
 
-    @property
+    @cached_property
     def with_views(self) -> np.ndarray:
         """Indices of the images that have a view at this level; computed once (a scan of every image per
         request costs milliseconds at a million images)."""
-        cached = self.__dict__.get("_with_views")
-        if cached is None:
-            cached = self.__dict__["_with_views"] = np.flatnonzero(self.ends > self.starts)
-        return cached
+        return np.flatnonzero(self.ends > self.starts)
 
 
 @dataclass
@@ -129,6 +127,14 @@ def _ranges(image_idx: np.ndarray, n_images: int) -> tuple[np.ndarray, np.ndarra
     return starts, ends
 
 
+def _text_data(vdir: Path, manifest: IndexManifest, texts, vectors: np.ndarray, faiss_indices: bool) -> TextData:
+    """The captions of a version: their table (text_id, image_id, text), float16 vectors and FAISS index."""
+    index = read_faiss(vdir / manifest.indices["text"].file) if faiss_indices else None
+    apply_search_params(index, manifest.indices["text"].params)
+    return TextData(index, vectors, texts.column("text_id").to_pylist(), texts.column("text").to_pylist(),
+                    texts.column("image_id").to_pylist())
+
+
 def read_version(root: Path, catalog_url: str | None = None, *, faiss_indices: bool = True) -> VersionData:
     """Read the current version of the index at ``root``; ``faiss_indices=False`` leaves the FAISS files
     unread (another vector store searches this version). Raises NoIndexError before the first publish."""
@@ -159,10 +165,7 @@ def read_version(root: Path, catalog_url: str | None = None, *, faiss_indices: b
         levels[level] = LevelData(level_index, read_vectors(part, dtype=np.float16), img_idx, read_boxes(part, "bbox"),
                                   read_boxes(part, "node_box"), part.column("depth").to_numpy().astype(np.int16), bounds, starts, ends)
     texts = read_texts([vdir / "vectors" / f for f in manifest.text_shards])
-    text_index = read_faiss(vdir / manifest.indices["text"].file) if faiss_indices else None
-    apply_search_params(text_index, manifest.indices["text"].params)
-    text = TextData(text_index, read_vectors(texts, dtype=np.float16), texts.column("text_id").to_pylist(),
-                    texts.column("text").to_pylist(), texts.column("image_id").to_pylist())
+    text = _text_data(vdir, manifest, texts, read_vectors(texts, dtype=np.float16), faiss_indices)
     log.info("read index %s version %s: %d images", root, version, len(ids))
     return VersionData(version, manifest, images, levels, text)
 
@@ -180,9 +183,6 @@ def _from_columns(idx: IndexDir, catalog_url: str | None, version: str, manifest
         apply_search_params(index, manifest.indices[level].params)
         levels[level] = LevelData(index, c.vectors, c.image_idx, c.bbox, c.node_box, c.depth, c.bounds, starts, ends)
     texts = read_texts([vdir / "vectors" / f for f in manifest.text_shards], columns=["text_id", "image_id", "text"])
-    text_index = read_faiss(vdir / manifest.indices["text"].file) if faiss_indices else None
-    apply_search_params(text_index, manifest.indices["text"].params)
-    text = TextData(text_index, cols.text_vectors, texts.column("text_id").to_pylist(), texts.column("text").to_pylist(),
-                    texts.column("image_id").to_pylist())
+    text = _text_data(vdir, manifest, texts, cols.text_vectors, faiss_indices)
     log.info("read index %s version %s: %d images (memory-mapped columns)", idx.root, version, len(cols.image_ids))
     return VersionData(version, manifest, images, levels, text)

@@ -48,11 +48,9 @@ def exact_order(vectors: np.ndarray, queries: np.ndarray, ids: np.ndarray) -> np
     """``ids`` (m, f) rows per query (-1 = padding) re-ordered per query by exact inner product with
     ``queries`` (m, D), using ``vectors`` (n, D) float16 (read with ``columns.read_rows``)."""
     valid = ids >= 0
-    rows, pos = np.unique(ids[valid], return_inverse=True)
     sims = np.full(ids.shape, -np.inf, np.float32)
-    if len(rows):
-        scores = read_rows(vectors, rows) @ queries.T  # (len(rows), m)
-        sims[valid] = scores[pos.reshape(-1), np.nonzero(valid)[0]]
+    # Each valid row against its own query (read_rows reads each distinct row once).
+    sims[valid] = np.einsum("ij,ij->i", read_rows(vectors, ids[valid]), queries[np.nonzero(valid)[0]])
     order = np.argsort(-sims, axis=1, kind="stable")
     return np.take_along_axis(np.where(valid, ids, -1), order, axis=1)
 

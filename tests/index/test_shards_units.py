@@ -13,7 +13,6 @@ import pytest
 import geoseek.index.layout as layout
 from geoseek.index.layout import KEEP_VERSIONS, IndexDir
 from geoseek.index.shards import (
-    level_vectors,
     read_boxes,
     read_strings,
     read_texts,
@@ -109,7 +108,7 @@ def test_write_shard_round_trip(tmp_path):
     assert read_texts([tmp_path / "a.texts.parquet"], columns=["split"]).column("split").to_pylist() == texts["split"]
 
 
-def test_several_shards_keep_file_order_and_level_vectors(tmp_path):
+def test_several_shards_keep_file_order(tmp_path):
     rows = {name: synthetic_rows(seed) for name, seed in (("b", 2), ("a", 3), ("c", 4))}
     for name, (views, vv, texts, tv) in rows.items():
         write_shard(tmp_path, name, views, vv, texts, tv, DIM)
@@ -119,17 +118,7 @@ def test_several_shards_keep_file_order_and_level_vectors(tmp_path):
     t = read_views(view_files)
     assert list(read_strings(t, "image_id")) == sum((rows[n][0]["image_id"] for n in order), [])
     np.testing.assert_array_equal(read_vectors(t), f16(np.concatenate([rows[n][1] for n in order])))
-    for level in ("global", "region", "object"):
-        want = []
-        for n in order:
-            views, vv = rows[n][0], rows[n][1]
-            want += [f16(vv[i]) for i, lv in enumerate(views["level"]) if lv == level]
-        got = level_vectors(view_files, level)
-        assert got.dtype == np.float32
-        np.testing.assert_array_equal(got, np.stack(want))
-    np.testing.assert_array_equal(level_vectors(text_files, None), f16(np.concatenate([rows[n][3] for n in order])))
-    assert level_vectors(view_files, "nonexistent").size == 0
-    assert level_vectors([], "global").size == 0
+    np.testing.assert_array_equal(read_vectors(read_texts(text_files)), f16(np.concatenate([rows[n][3] for n in order])))
 
 
 def test_shard_without_captions(tmp_path):
