@@ -60,14 +60,25 @@ def dense_recall(image_vecs: np.ndarray, text_vecs: np.ndarray, caption_ids: lis
     (``MatchRule.IMAGE``, the standard rule) or, leniently, on any image carrying the
     identical string (``MatchRule.CAPTION``).
     """
+    return score_recall(image_vecs @ text_vecs.T, caption_ids, ks=ks, match=match)
+
+
+def score_recall(i2t_scores: np.ndarray, caption_ids: list[list[int]], t2i_scores: np.ndarray | None = None,
+                 ks: tuple[int, ...] = KS, match: MatchRule = MatchRule.IMAGE) -> dict:
+    """``dense_recall`` from score matrices: (N images, M unique captions), higher = better.
+
+    ``i2t_scores`` ranks captions for each image; ``t2i_scores`` (default: the same matrix) ranks
+    images for each caption, for scorers that are not symmetric (token-level late interaction).
+    """
     kmax = max(ks)
     owner = np.array([i for i, ids in enumerate(caption_ids) for _ in ids])
-    entry_cid = np.array([c for ids in caption_ids for c in ids])
-    sim = torch.from_numpy(image_vecs @ text_vecs.T)  # (N, M)
-    entry_sim = sim[:, torch.from_numpy(entry_cid)]  # (N, E)
+    entry_cid = torch.from_numpy(np.array([c for ids in caption_ids for c in ids]))
+    entry_sim = torch.as_tensor(i2t_scores)[:, entry_cid]  # (N, E)
     top_t = _ranked(entry_sim, kmax)  # (N, <=K) entries
     i2t = recall_at_k(_pad(owner[top_t] == np.arange(len(caption_ids))[:, None], kmax), ks)
-    top_i = _ranked(entry_sim.t(), kmax)  # (E, <=K) images
+    t2i_sim = entry_sim if t2i_scores is None else torch.as_tensor(t2i_scores)[:, entry_cid]
+    top_i = _ranked(t2i_sim.t(), kmax)  # (E, <=K) images
+    entry_cid = entry_cid.numpy()
     if match is MatchRule.IMAGE:
         rel = top_i == owner[:, None]
     else:

@@ -11,6 +11,7 @@ its FAISS searches return (equal for flat indices and galleries within its candi
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 from pathlib import Path
@@ -23,8 +24,8 @@ from geoseek.index.layout import IndexDir
 from geoseek.metrics import KS, mean_recall, recall_at_k
 from geoseek.schemas import LevelWeights, MatchRule
 from geoseek.search.engine import SearchEngine
-from geoseek.search.fusion import fuse, rescore_level, weighted_sum
-from geoseek.search.query import indexed_image_views
+from geoseek.search.fusion import fuse, reduce_queries, rescore_level, weighted_sum
+from geoseek.search.query import indexed_image_views, text_views
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +50,14 @@ def _text_to_image_scores(engine: SearchEngine, texts: list[str], levels: list[s
     """(n_texts, n_images, n_levels) pooled level scores, as the engine's fusion sees them."""
     state = engine.state()
     cands = np.arange(len(state.images.ids))
-    q = engine.encoder.encode_texts(texts)
+    queries = engine.encode_text_queries(texts, levels)
+    # Every query scores every image: convert each level's vectors to float32 once, not once per query.
+    state = dataclasses.replace(state, levels={lv: dataclasses.replace(d, vectors=np.asarray(d.vectors, np.float32))
+                                               for lv, d in state.levels.items()})
     out = np.zeros((len(texts), len(cands), len(levels)), np.float32)
     for i in tqdm(range(len(texts)), desc="text->image scores", leave=False, disable=len(texts) < 200):
-        per = {lv: rescore_level(state.levels[lv], cands, q[i : i + 1]) for lv in levels}
+        q = text_views(queries[i], levels, state.manifest)
+        per = {lv: rescore_level(state.levels[lv], cands, q.by_level[lv], late=lv in q.late) for lv in levels}
         _, pooled = fuse(per, {lv: 1.0 for lv in levels})
         out[i] = np.stack([pooled[lv] for lv in levels], axis=1)
     return out
@@ -65,7 +70,7 @@ def _image_to_text_scores(engine: SearchEngine, image_ids: list[str], levels: li
     out = np.zeros((len(image_ids), len(texts), len(levels)), np.float32)
     for i, iid in enumerate(image_ids):
         views = indexed_image_views(state, iid)
-        out[i] = np.stack([(texts @ views.by_level[lv].T).max(axis=1) for lv in levels], axis=1)
+        out[i] = np.stack([reduce_queries(texts @ views.by_level[lv].T, lv in views.late) for lv in levels], axis=1)
     return out
 
 

@@ -104,7 +104,7 @@ def recall_benchmark(index: Path, dataset: Path, split: str = "test", levels: li
     k = max(KS)
     carriers = caption_carriers(entries)
     texts = sorted(carriers)
-    vecs = dict(zip(texts, engine.encoder.encode_texts(texts)))
+    vecs = dict(zip(texts, engine.encode_text_queries(texts, levels)))
     ranked: dict[str, list[str]] = {}  # a repeated string is searched once: the engine is deterministic
     used = None
     for text in tqdm(texts, desc="text->image", disable=not progress, leave=False):

@@ -41,6 +41,7 @@ from geoseek.bench.scene_data import Scenes, check_gallery, load_phrases, load_s
 from geoseek.schemas import LevelWeights
 from geoseek.schemas.search import MAX_K, Box, ImageHit
 from geoseek.search.engine import SearchEngine
+from geoseek.search.query import EncodedText
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ def config_weights(fusion: LevelWeights, levels: tuple[str, ...]) -> tuple[Level
 class Query:
     cls: str
     phrase: str
-    vector: np.ndarray  # (D,) unit text embedding
+    vector: EncodedText  # the phrase as text->image search scores it
 
 
 def run_config(engine: SearchEngine, scenes: Scenes, queries: list[Query], levels: tuple[str, ...], refine: bool,
@@ -209,8 +210,8 @@ def scenes_benchmark(engines: dict[str, SearchEngine], coco: Path, images: Path 
         state = engine.state()
         check_gallery(state, scenes)
         texts = [(c, p) for c in classes for p in by_class[c]]
-        vectors = engine.encoder.encode_texts([p for _, p in texts])
-        queries = [Query(c, p, np.asarray(v, np.float32)) for (c, p), v in zip(texts, vectors)]
+        encoded = engine.encode_text_queries([p for _, p in texts])
+        queries = [Query(c, p, v) for (c, p), v in zip(texts, encoded)]
         runs, skipped = {}, {}
         for name in configs or CONFIGS:
             levels, refine = CONFIGS[name]

@@ -163,7 +163,7 @@ def query_speed(engine: SearchEngine, texts: list[str], k: int, clients: int, re
     state = engine.state()
     levels = list(state.manifest.levels)
     engines, skipped = _engines(engine)
-    vecs = list(engine.encoder.encode_texts(texts))
+    vecs = engine.encode_text_queries(texts)
     flat = engines["flat"]
     configs: dict[str, Callable] = {BASELINE: lambda v: flat.search_text_vector(v, k=k, levels=["global"])}
     if len(levels) > 1:

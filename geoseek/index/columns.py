@@ -193,9 +193,12 @@ def read_rows(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
     stays in the process's resident memory while the map is open, so a replica's RSS would grow with every
     request's candidates (6.6 GB of mapped file pages after 800 queries at 10M views against 2.3 GB with pread,
     benchmarks/results/scale_10m_mapped_rows.json and scale_10m.json). pread leaves them in the
-    shared, evictable page cache. Any other array is indexed directly."""
+    shared, evictable page cache. Any other array is indexed directly (one run of rows of a float32 array comes
+    back as a view of it: read, do not write)."""
     fd = getattr(vectors, "row_fd", None)
     if fd is None or len(rows) == 0:
+        if fd is None and len(rows) and rows[-1] - rows[0] + 1 == len(rows) and (np.diff(rows) == 1).all():
+            return np.asarray(vectors[int(rows[0]) : int(rows[-1]) + 1], np.float32)  # one run: a slice, no gather
         return np.asarray(vectors[rows], np.float32)
     uniq, inverse = np.unique(rows, return_inverse=True)
     buf = np.empty((len(uniq), *vectors.shape[1:]), vectors.dtype)

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from geoseek.models.dense import forward_with_dense
+from geoseek.models.text import caption_bank
 from geoseek.schemas.levels import LevelWeights
 
 log = logging.getLogger(__name__)
@@ -137,4 +138,27 @@ class Encoder:
                 used = (tokens != pad).any(dim=0).nonzero()
                 tokens = tokens[:, : int(used.max()) + 1] if len(used) else tokens
             out[idx] = F.normalize(self.model.encode_text(tokens.to(self.device)).float(), dim=-1).cpu().numpy()
+        return out
+
+    @torch.no_grad()
+    def encode_text_tokens(self, texts: Sequence[str], max_tokens: int = 32) -> list[np.ndarray]:
+        """Texts -> per text its content-token vectors (T_i, D), L2-normalised float32: the caption side of the
+        object loss (FILIP), with its masking (special tokens, punctuation and stop-words out; the first
+        ``max_tokens`` content tokens). A text without content tokens, or a text tower without token-level
+        outputs, gives its sentence vector as the single token (1, D)."""
+        if not texts:
+            return []
+        try:
+            _, tokens, mask = caption_bank(self.model, self.tokenizer, list(texts), device=self.device,
+                                           max_tokens=max_tokens)
+        except ValueError:  # a text tower with no token-level features: the sentence vector stands in
+            return [v[None] for v in self.encode_texts(texts)]
+        sentences = None
+        out = []
+        for i in range(len(texts)):
+            if mask[i].any():
+                out.append(tokens[i][mask[i]].float().numpy())
+            else:
+                sentences = self.encode_texts(texts) if sentences is None else sentences
+                out.append(sentences[i][None])
         return out

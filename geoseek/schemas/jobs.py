@@ -56,6 +56,8 @@ class IndexSettings(BaseModel):
     model_checksum: str | None = None
     levels: list[Level] = Field(default_factory=lambda: list(LEVELS))
     dris: DRISParams = Field(default_factory=DRISParams)
-    objects: ObjectParams = Field(default_factory=ObjectParams)
+    # New indexes store dense-grid cells (what the object loss trains); settings stored without the field
+    # (indexes from before cells) read as segments, which is what they hold.
+    objects: ObjectParams = Field(default_factory=lambda: ObjectParams(views="cells"))
     # Not checked against later runs: each image records the Display it was read with (catalog extra["display"]).
     bands: str | None = None

@@ -30,10 +30,19 @@ class DRISParams(BaseModel):
     uniform: bool = Field(False, description="Uniform native-resolution tiling instead of DRIS (the baseline).")
 
 
-class ObjectParams(BaseModel):
-    """How object views are grouped from dense patch embeddings."""
+ObjectKind = Literal["cells", "segments"]
 
-    per_view: int = Field(3, ge=0, le=16, description="Most object segments kept per encoded view.")
+
+class ObjectParams(BaseModel):
+    """What the object views of an encoded view are, made from its dense patch grid.
+
+    ``cells`` (new indexes): every cell of the grid, scored by token-wise late interaction -- what the
+    MS-VLAM object loss trains (FILIP over the cells). ``segments``: k-means segments kept by saliency,
+    scored as one vector each (indexes from before cells; a missing field reads as this).
+    """
+
+    views: ObjectKind = Field("segments", description="cells: every dense-grid cell; segments: k-means segments.")
+    per_view: int = Field(3, ge=0, le=16, description="Most object segments kept per encoded view (segments only).")
     clusters: int = Field(4, ge=2, le=16, description="k of the spherical k-means over patch embeddings.")
     min_patches: int = Field(2, ge=1, description="Segments smaller than this many patches are dropped.")
     merge_cos: float = Field(0.9, ge=-1.0, le=1.0, description="Clusters whose centroids are more similar than this are one segment.")

@@ -31,8 +31,15 @@ from geoseek.schemas.search import (
 )
 from geoseek.search.candidates import CANDIDATES_PER_K
 from geoseek.search.filters import Filters, image_mask, view_mask
-from geoseek.search.fusion import LevelScores, fuse, rescore_level, weighted_sum
-from geoseek.search.query import QueryViews, encode_query_image, indexed_image_views
+from geoseek.search.fusion import LevelScores, fuse, reduce_queries, rescore_level, weighted_sum
+from geoseek.search.query import (
+    EncodedText,
+    QueryViews,
+    encode_query_image,
+    encode_text_queries,
+    indexed_image_views,
+    text_views,
+)
 from geoseek.search.refine import refine_hits
 from geoseek.search.state import IndexState
 from geoseek.search.texts import first_distinct
@@ -183,7 +190,8 @@ class SearchEngine:
         cands = np.unique(np.concatenate(list(found)))
         if len(cands) == 0:
             return []
-        per_level = {lv: rescore_level(state.levels[lv], cands, queries.by_level[lv], masks[lv]) for lv in levels}
+        per_level = {lv: rescore_level(state.levels[lv], cands, queries.by_level[lv], masks[lv], late=lv in queries.late)
+                     for lv in levels}
         fused, pooled = fuse(per_level, weights)
         order = [j for j in np.argsort(-fused, kind="stable")[:k] if np.isfinite(fused[j])]
         prefetch = getattr(state.images.rows, "prefetch", None)
@@ -228,21 +236,27 @@ class SearchEngine:
         if len(query) > MAX_QUERY_CHARS:
             raise QueryError(f"query is {len(query)} characters; the limit is {MAX_QUERY_CHARS}")
         levels = _check(k, levels, self._state.manifest.levels)
-        q = self.encoder.encode_texts([query.strip()])[0]
+        q = self.encode_text_queries([query.strip()], levels)[0]
         return self.search_text_vector(q, k, levels, weights, filters, refine, refine_top, started=start)
 
-    def search_text_vector(self, q: np.ndarray, k: int = 10, levels: list[str] | None = None, weights: LevelWeights | None = None,
+    def encode_text_queries(self, texts: list[str], levels: list[str] | None = None) -> list[EncodedText]:
+        """Texts -> encoded queries for this index: sentence vectors, plus content tokens where an object level
+        of dense-grid cells is scored by the late interaction it was trained with."""
+        return encode_text_queries(self.encoder, texts, self._state.manifest, levels)
+
+    def search_text_vector(self, q: np.ndarray | EncodedText, k: int = 10, levels: list[str] | None = None, weights: LevelWeights | None = None,
                            filters: Filters | None = None, refine: bool = False, refine_top: int = 5,
                            started: float | None = None) -> SearchResponse:
-        """Text -> image for an already encoded query (D,) -- what latency benchmarks time."""
+        """Text -> image for an already encoded query -- what latency benchmarks time: an EncodedText
+        (``encode_text_queries``), or a bare sentence vector (D,) scored without tokens."""
         start = time.perf_counter() if started is None else started
         state = self.state()
         levels = _check(k, levels, state.manifest.levels)
         w = self._weights(state, levels, weights)
-        q2 = np.asarray(q, np.float32).reshape(1, -1)
-        hits = self._rank_images(state, QueryViews({lv: q2 for lv in levels}), k, levels, w, filters or Filters())
+        views = text_views(q, levels, state.manifest)
+        hits = self._rank_images(state, views, k, levels, w, filters or Filters())
         if refine:
-            hits = refine_hits(state, hits, q2[0], self.encoder, w, top=refine_top)
+            hits = refine_hits(state, hits, views.by_level["global"][0], self.encoder, w, top=refine_top)
         return SearchResponse(version=state.version, levels=levels, weights=w, took_ms=1000 * (time.perf_counter() - start),
                               results=hits)
 
@@ -288,7 +302,7 @@ class SearchEngine:
             cands = np.unique(np.concatenate([state.vector_store.nearest_texts(views.by_level[lv], min(depth, n_texts))
                                               for lv in levels]))
             vecs = read_rows(text.vectors, cands)
-            pooled = {lv: (vecs @ views.by_level[lv].T).max(axis=1) for lv in levels}
+            pooled = {lv: reduce_queries(vecs @ views.by_level[lv].T, lv in views.late) for lv in levels}
             fused = weighted_sum(pooled, weights)
             order = np.argsort(-fused, kind="stable")
             if not distinct:

@@ -1,4 +1,6 @@
-"""Query images: an upload becomes its own global, region and object views (same pipeline as indexing)."""
+"""Query views: an uploaded image becomes its own global, region and object views (same pipeline as
+indexing); a text becomes its sentence vector, and at an object level of dense-grid cells also its
+content-token vectors, scored by the late interaction the object loss trains."""
 from __future__ import annotations
 
 import io
@@ -21,9 +23,49 @@ from geoseek.views.rasters import RasterError
 
 @dataclass
 class QueryViews:
-    """Query vectors per level: (m, D) float32 each."""
+    """Query vectors per level: (m, D) float32 each.
+
+    Levels in ``late`` are scored by late interaction (the mean over the m query vectors of each one's
+    best view); the others by the best (query, view) pair.
+    """
 
     by_level: dict[str, np.ndarray]
+    late: frozenset[str] = frozenset()
+
+
+def late_levels(manifest: IndexManifest) -> frozenset[str]:
+    """The levels of an index scored by late interaction: the object level when it stores dense-grid cells."""
+    return frozenset({"object"}) if "object" in manifest.levels and manifest.objects.views == "cells" else frozenset()
+
+
+@dataclass(frozen=True)
+class EncodedText:
+    """An encoded text query: its sentence vector (D,) and, for an index with a late-interaction level,
+    its content-token vectors (T, D) (``Encoder.encode_text_tokens``; None: the sentence stands in)."""
+
+    sentence: np.ndarray
+    tokens: np.ndarray | None = None
+
+
+def encode_text_queries(encoder: Encoder, texts: list[str], manifest: IndexManifest,
+                        levels: list[str] | None = None) -> list[EncodedText]:
+    """Texts -> what text->image search scores them with; tokens only where one of ``levels`` (default: the
+    index's) is scored by late interaction."""
+    sentences = encoder.encode_texts(texts)
+    if not late_levels(manifest) & set(levels or manifest.levels):
+        return [EncodedText(v) for v in sentences]
+    return [EncodedText(v, t) for v, t in zip(sentences, encoder.encode_text_tokens(texts))]
+
+
+def text_views(query: np.ndarray | EncodedText, levels: list[str], manifest: IndexManifest) -> QueryViews:
+    """A text's query views: its sentence vector at every level, its tokens at a late-interaction level.
+    A bare (D,) vector is a sentence without tokens."""
+    query = query if isinstance(query, EncodedText) else EncodedText(np.asarray(query))
+    q = np.asarray(query.sentence, np.float32).reshape(1, -1)
+    late = late_levels(manifest) & set(levels)
+    by_level = {lv: np.asarray(query.tokens, np.float32) if lv in late and query.tokens is not None else q
+                for lv in levels}
+    return QueryViews(by_level, frozenset(late))
 
 
 MAX_QUERY_PIXELS = 64_000_000  # a query image is planned and encoded inside one request
@@ -69,21 +111,22 @@ def encode_query_image(data: bytes, encoder: Encoder, manifest: IndexManifest) -
             raise QueryImageError(str(exc)) from None
     embedded = ViewEmbedder(encoder, manifest.levels, manifest.objects)([prepared])[0]
     levels = np.array(embedded.rows["level"])
-    return _pooled({lv: embedded.vectors[levels == lv] for lv in manifest.levels})
+    return _pooled({lv: embedded.vectors[levels == lv] for lv in manifest.levels}, late_levels(manifest))
 
 
-def _pooled(by_level: dict[str, np.ndarray]) -> QueryViews:
+def _pooled(by_level: dict[str, np.ndarray], late: frozenset[str]) -> QueryViews:
     """Apply the index side's pooling rules to query views: regions include the global view;
     no object views means the region views stand in."""
     if "region" in by_level:
         by_level["region"] = np.concatenate([by_level["global"], by_level["region"]])
     if "object" in by_level and len(by_level["object"]) == 0:
         by_level["object"] = by_level.get("region", by_level["global"])
-    return QueryViews(by_level)
+    return QueryViews(by_level, late)
 
 
 def indexed_image_views(state: IndexState, image_id: str) -> QueryViews:
     """The stored view vectors of an indexed image, as query vectors."""
     i = state.images.index_of[image_id]
     # From the version's arrays, which every store keeps in memory: no round trip to a Milvus server per query.
-    return _pooled({lv: d.vectors[d.starts[i] : d.ends[i]].astype(np.float32) for lv, d in state.levels.items()})
+    return _pooled({lv: d.vectors[d.starts[i] : d.ends[i]].astype(np.float32) for lv, d in state.levels.items()},
+                   late_levels(state.manifest))

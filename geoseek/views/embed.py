@@ -14,7 +14,7 @@ from PIL import Image
 from geoseek.datasets.sources import SourceItem
 from geoseek.models import Encoder
 from geoseek.schemas import DRISParams, Georef, ObjectParams
-from geoseek.views.objects import object_views
+from geoseek.views.objects import views_of_grid
 from geoseek.views.planner import ViewNode, plan_views, thumbnail_side
 from geoseek.views.rasters import RasterError, open_raster, view_bounds
 
@@ -144,7 +144,7 @@ class ViewEmbedder:
                 crops = [p.crops[j] for p, j in part]
                 if "object" in self.levels:
                     pooled, dense = self.encoder.encode_images_and_dense(crops)
-                    objects += [object_views(grid, vec, p.nodes[j].window, self.objects)
+                    objects += [views_of_grid(grid, vec, p.nodes[j].window, self.objects)
                                 for (p, j), vec, grid in zip(part, pooled, dense)]
                 else:  # no object views: the dense grid would be computed for nothing
                     pooled = self.encoder.encode_images(crops)

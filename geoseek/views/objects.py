@@ -1,6 +1,11 @@
 """Object views from dense patch embeddings: no extra encoder passes.
 
-Each encoded view's patch grid (h, w, D) is clustered by spherical k-means; every connected
+``cells`` (the default of new indexes): every cell of the view's h x w grid is an object view,
+its box the cell's share of the view window. These are exactly what the MS-VLAM object loss
+aligns with caption tokens (FILIP), and search scores them the same way (token-wise late
+interaction, ``geoseek.search.fusion``).
+
+``segments`` (older indexes): each encoded view's patch grid (h, w, D) is clustered by spherical k-means; every connected
 component of a cluster is a candidate segment with a box (the patch cells it covers, mapped to
 source pixels) and a vector (the normalised mean of its patches). Segments that cover the whole
 view, or fewer than ``min_patches`` cells, are dropped; the rest are ranked by saliency -- how
@@ -90,3 +95,22 @@ def object_views(dense: np.ndarray, pooled: np.ndarray, window: Box, params: Obj
             found.append(ObjectView(box, vec, float(1.0 - vec @ pooled), count))
     found.sort(key=lambda o: (-o.saliency, o.box))
     return found[: params.per_view]
+
+
+def cell_views(dense: np.ndarray, pooled: np.ndarray, window: Box) -> list[ObjectView]:
+    """Every cell of one view's grid, row-major. ``dense`` (h, w, D) unit cells, ``pooled`` (D,) unit, ``window`` source px."""
+    h, w, d = dense.shape
+    x0, y0, x1, y1 = window
+    cw, ch = (x1 - x0) / w, (y1 - y0) / h
+    flat = dense.reshape(-1, d).astype(np.float32)
+    saliency = 1.0 - flat @ pooled.astype(np.float32)
+    return [ObjectView((int(round(x0 + c * cw)), int(round(y0 + r * ch)), int(round(x0 + (c + 1) * cw)),
+                        int(round(y0 + (r + 1) * ch))), flat[r * w + c], float(saliency[r * w + c]), 1)
+            for r in range(h) for c in range(w)]
+
+
+def views_of_grid(dense: np.ndarray, pooled: np.ndarray, window: Box, params: ObjectParams) -> list[ObjectView]:
+    """The object views of one encoded view, of the kind ``params.views`` names."""
+    if params.views == "cells":
+        return cell_views(dense, pooled, window)
+    return object_views(dense, pooled, window, params)

@@ -61,6 +61,26 @@ def test_text_vectors(vit):
     assert not np.allclose(t[0], t[1])
 
 
+def test_text_tokens_are_the_object_losss_content_tokens():
+    """Query tokens are what the FILIP loss matched in training: content words only, unit vectors, the
+    text tower's last hidden states (whose masked mean, for MiniLM, is the sentence vector)."""
+    enc = load_encoder("geoseek-default", device="cpu")
+    text = "Many buildings and green trees are around a playground ."
+    tokens = enc.encode_text_tokens([text, "the", "a river"])
+    ids = enc.tokenizer([text])[0]
+    words = enc.model.text.config  # MiniLM: one word piece per word of this sentence
+    assert words.pad_token_id == 0
+    assert tokens[0].shape == (5, 384)  # buildings green trees around playground ("many", "and", "are", "a", "." out)
+    np.testing.assert_allclose(np.linalg.norm(tokens[0], axis=1), 1.0, atol=2e-3)  # stored as float16
+    assert int((ids != 0).sum()) == 12  # [CLS] + 10 words + [SEP]: 7 tokens masked
+    # A text of stop-words only falls back to its sentence vector; a short one keeps its one content word.
+    np.testing.assert_allclose(tokens[1][0], enc.encode_texts(["the"])[0], atol=1e-6)
+    assert tokens[2].shape == (1, 384) and not np.allclose(tokens[2][0], enc.encode_texts(["a river"])[0], atol=1e-2)
+    # The tokens follow the words: the same word in two texts gives a similar vector, other words less so.
+    river = enc.encode_text_tokens(["a wide river"])[0][-1]
+    assert float(river @ tokens[2][0]) > max(float(river @ t) for t in tokens[0])
+
+
 def test_random_init_is_seeded_and_id_says_so(tiny_vit_config):
     la = load_model(str(tiny_vit_config))
     a, id_a, sum_a = la.model, la.id, la.checksum

@@ -17,7 +17,7 @@ from geoseek.models import load_encoder
 from geoseek.models.training import TrainConfig, Trainer
 from geoseek.models.training.augment import augment
 from geoseek.models.training.checkpoint import save_atomic
-from geoseek.models.training.text import caption_bank
+from geoseek.models.text import caption_bank
 from geoseek.schemas import MatchRule
 from tests.conftest import make_split_archive, repeat_captions
 

@@ -27,10 +27,17 @@ def engine(small_index: SmallIndex) -> SearchEngine:
     return SearchEngine(small_index.root, device="cpu")
 
 
-def brute_level(engine, q, level):
-    """Per-image max over that image's views of `level` (region includes global), -inf where none."""
+def brute_level(engine, q, level, tokens=None):
+    """Per-image max over that image's views of `level` (region includes global), -inf where none.
+
+    With ``tokens`` (T, D) the object level is the late interaction: the mean over tokens of each token's best view."""
     st = engine.state()
     d = st.levels[level]
+    if level == "object" and tokens is not None:
+        per_token = np.full((len(st.images.ids), len(tokens)), -np.inf, np.float32)
+        np.maximum.at(per_token, d.image_idx, d.vectors.astype(np.float32) @ tokens.T)
+        out = per_token.mean(axis=1)
+        return np.where(np.isfinite(out), out, brute_level(engine, q, "region"))
     sims = d.vectors.astype(np.float32) @ q
     out = np.full(len(st.images.ids), -np.inf, np.float32)
     np.maximum.at(out, d.image_idx, sims)
@@ -54,10 +61,17 @@ def test_fused_scores_are_exact_weighted_sums_of_pooled_levels(engine):
     q = engine.encoder.encode_texts([text])[0]
     resp = engine.search_text(text, k=8, weights=LevelWeights(**{"global": 2, "region": 1, "object": 1}))
     assert resp.weights == pytest.approx({"global": 0.5, "region": 0.25, "object": 0.25})
-    brute = {lv: brute_level(engine, q, lv) for lv in ("global", "region", "object")}
+    # The small index stores dense-grid cells: its object level is scored against the query's content tokens.
+    assert engine.state().manifest.objects.views == "cells"
+    tokens = engine.encoder.encode_text_tokens([text])[0]
+    assert tokens.shape[0] == len("river green trees both sides".split())
+    brute = {lv: brute_level(engine, q, lv, tokens) for lv in ("global", "region", "object")}
     fused = sum(resp.weights[lv] * brute[lv] for lv in brute)
     ids = engine.state().images.ids
     assert [h.image_id for h in resp.results] == [ids[i] for i in np.argsort(-fused, kind="stable")[:8]]
+    for h in resp.results:  # and each level's score is the brute-force one
+        i = ids.index(h.image_id)
+        assert h.level_scores["object"] == pytest.approx(float(brute["object"][i]), abs=1e-5)
     for h in resp.results:
         i = ids.index(h.image_id)
         for lv in brute:

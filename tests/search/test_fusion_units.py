@@ -275,3 +275,42 @@ def test_level_weights_parse_errors_name_the_option(text):
 def test_level_weights_bounds_inclusive():
     assert LevelWeights.parse("100,0,0").normalised(list(LEVELS)) == {"global": 1.0, "region": 0.0, "object": 0.0}
     assert LevelWeights.parse("0,0.5,0").region == 0.5
+
+
+def brute_late(level: LevelData, candidates, queries, row_mask):
+    """Late interaction by loops: per candidate, the mean over queries of each query's best allowed row; the best row
+    is the allowed row with the highest mean similarity (first on ties)."""
+    q = queries.astype(np.float32)
+    scores, rows = [], []
+    for c in candidates:
+        allowed = [r for r in range(int(level.starts[c]), int(level.ends[c])) if row_mask is None or row_mask[r]]
+        if not allowed:
+            scores.append(-math.inf)
+            rows.append(-1)
+            continue
+        sims = np.array([[float(np.dot(level.vectors[r].astype(np.float32), q[j])) for j in range(len(q))] for r in allowed])
+        scores.append(float(sims.max(axis=0).mean()))
+        rows.append(allowed[int(np.argmax(sims.mean(axis=1)))])
+    return np.array(scores), np.array(rows)
+
+
+@pytest.mark.parametrize("density", [None, 0.4])
+def test_late_interaction_is_the_mean_of_each_querys_best_view(density):
+    level = random_level(3)
+    rng = np.random.default_rng(31)
+    tokens = unit16(rng, 5).astype(np.float32)
+    mask = None if density is None else rng.random(level.size) < density
+    candidates = np.concatenate([rng.permutation(len(level.starts)), [4, 4]])
+    got = rescore_level(level, candidates, tokens, mask, late=True)
+    want_score, want_row = brute_late(level, candidates, tokens, mask)
+    finite = np.isfinite(want_score)
+    np.testing.assert_array_equal(np.isfinite(got.score), finite)
+    np.testing.assert_allclose(got.score[finite], want_score[finite], rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(got.best_row, want_row)
+    # It is not the max rule: with several tokens the mean of per-token maxima is lower than their max.
+    plain = rescore_level(level, candidates, tokens, mask)
+    assert np.all(got.score[finite] < plain.score[finite])
+    # One query: late interaction and the max rule agree.
+    one = tokens[:1]
+    np.testing.assert_allclose(rescore_level(level, candidates, one, mask, late=True).score[finite],
+                               rescore_level(level, candidates, one, mask).score[finite], atol=1e-6)

@@ -58,7 +58,10 @@ def test_polygons_validate_and_boxes_lie_inside_their_footprint(joplin):
         foot = kinds["footprint"]
         for kind in ("region", "object"):
             if kind in kinds:
-                assert foot.buffer(1e-9).covers(kinds[kind]), kind
+                # Edges are sampled: a box on the image's edge (an edge cell) follows the true curved UTM edge
+                # more finely than the footprint's chords, so it may stick out by a sliver, never more.
+                outside = kinds[kind].difference(foot).area / kinds[kind].area
+                assert outside < 1e-3, (kind, outside)
     assert any("object" in k for k in by_image.values())
 
 

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from geoseek.schemas import ObjectParams
 from geoseek.views.objects import object_views, spherical_kmeans
@@ -41,3 +42,33 @@ def test_kmeans_is_deterministic_and_separates_clusters():
     labels = spherical_kmeans(x, 2)
     assert len(set(labels[:10])) == 1 and len(set(labels[10:])) == 1 and labels[0] != labels[10]
     np.testing.assert_array_equal(labels, spherical_kmeans(x, 2))
+
+
+def test_cell_views_are_every_grid_cell_with_its_share_of_the_window():
+    from geoseek.views.objects import cell_views, views_of_grid
+
+    rng = np.random.default_rng(3)
+    grid = _unit(rng.normal(size=(5, 5, 8))).astype(np.float32)
+    pooled = _unit(grid.reshape(-1, 8).mean(0))
+    cells = cell_views(grid, pooled, (100, 200, 600, 700))  # 100 px per cell
+    assert len(cells) == 25
+    assert cells[0].box == (100, 200, 200, 300) and cells[7].box == (300, 300, 400, 400)  # row 1, column 2
+    assert cells[-1].box == (500, 600, 600, 700)
+    np.testing.assert_array_equal(np.stack([c.vector for c in cells]), grid.reshape(25, 8))
+    assert cells[7].saliency == pytest.approx(1.0 - float(grid[1, 2] @ pooled), abs=1e-6)
+    # The boxes tile the window exactly: no gap, no overlap.
+    assert sum((c.box[2] - c.box[0]) * (c.box[3] - c.box[1]) for c in cells) == 500 * 500
+    assert views_of_grid(grid, pooled, (0, 0, 50, 50), ObjectParams(views="cells"))[3].box == (30, 0, 40, 10)
+    segments = views_of_grid(grid, pooled, (0, 0, 50, 50), ObjectParams(views="segments", per_view=2))
+    assert [o.box for o in segments] == [o.box for o in object_views(grid, pooled, (0, 0, 50, 50), ObjectParams(per_view=2))]
+    assert 0 < len(segments) <= 2
+
+
+def test_new_indexes_store_cells_and_old_settings_read_as_segments():
+    from geoseek.schemas.jobs import IndexSettings
+
+    assert IndexSettings().objects.views == "cells"
+    old = IndexSettings.model_validate_json('{"model": "geoseek-default", "objects": {"per_view": 3, "clusters": 4}}')
+    assert old.objects.views == "segments"  # what an index from before cells holds
+    with pytest.raises(ValueError):
+        ObjectParams(views="pixels")

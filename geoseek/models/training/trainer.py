@@ -36,7 +36,7 @@ from geoseek.models.training.checkpoint import (
 )
 from geoseek.models.training.data import CaptionedImages, load_split
 from geoseek.models.training.losses import MSVLAMLoss
-from geoseek.models.training.text import caption_bank
+from geoseek.models.text import caption_bank
 from geoseek.schemas.bench import MatchRule
 from geoseek.schemas.levels import LevelWeights
 
