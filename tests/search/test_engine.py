@@ -301,3 +301,22 @@ def test_a_new_version_loads_in_the_background_and_no_request_waits(engine, monk
     assert eng.wait_for_version(60) == "v0099"
     assert eng.search_text("houses", k=3).version == "v0099"
     assert not eng._loader.is_alive()
+
+
+def test_object_levels_of_segments_keep_the_one_vector_rule(engine):
+    """An index from before cells (``objects.views: segments``) is scored as it was: one sentence vector against
+    each segment, the best one wins; only a cells index is scored by late interaction over the query's tokens."""
+    from geoseek.schemas import ObjectParams
+    from geoseek.search.query import EncodedText, late_levels, text_views
+
+    manifest = engine.state().manifest
+    old = manifest.model_copy(update={"objects": ObjectParams(views="segments")})
+    assert late_levels(manifest) == {"object"} and late_levels(old) == frozenset()
+    q = engine.encode_text_queries(["storage tanks beside a river"])[0]
+    assert isinstance(q, EncodedText) and q.tokens is not None and len(q.tokens) == 4  # storage tanks beside river
+    views = text_views(q, ["global", "region", "object"], old)
+    assert views.late == frozenset() and all(v.shape == (1, q.sentence.shape[0]) for v in views.by_level.values())
+    cells = text_views(q, ["global", "object"], manifest)
+    assert cells.late == {"object"} and cells.by_level["object"].shape == q.tokens.shape
+    assert text_views(q, ["global"], manifest).late == frozenset()  # global-only search never needs the tokens
+    assert engine.encode_text_queries(["a river"], ["global"])[0].tokens is None
