@@ -50,7 +50,7 @@ def headline(official: dict | None, rec: dict | None, cap: dict | None, sp: dict
             rows.append([f"NWPU VHR-10 scene retrieval mAP, {label} index: global-only vs fused {w} "
                          f"(chance {runs['global']['chance_mAP']:.3f})", f"{g:.4f}", f"{f:.4f}", ratio(f, g)])
     for key, name in (("rsicd_test", "RSICD test"), ("resisc14_test", "RESISC-14 test")):
-        r = (sim or {}).get(key, {}).get("generic_weights")
+        r = (sim or {}).get(key, {}).get("index_weights")
         if r:
             m = f"mAP@{r['K']}_strict" if f"mAP@{r['K']}_strict" in r["overall"]["global"] else f"mAP@{r['K']}"
             g, f = r["overall"]["global"][m], r["overall"]["fused"][m]
