@@ -153,6 +153,8 @@ def step_scenes(work: Path) -> None:
     # The same scenes with the weights the model ships (tuned on RSICD val, stored in every new manifest).
     tuned = geoseek("bench", "scenes", "--coco", coco, "--images", images, "-q", "--index", work / "nwpu-dris", "--label", "dris")
     (RESULTS / "scenes_nwpu_vhr10_shipped_weights.json").write_text(tuned if tuned.endswith("\n") else tuned + "\n")
+    # How a hit's object box is chosen: every candidate rule on one half of the scenes, checked on the other.
+    script("box_rules.py", "--index", work / "nwpu-dris", "--out", RESULTS / "box_rules_nwpu_vhr10.json")
 
 
 def step_full_index(work: Path) -> None:

@@ -116,3 +116,17 @@ def similar_section(sim: dict, out: list[str], worse: list[str]) -> None:
             "`python benchmarks/run_all.py --only rsicd similar` (results/similar.json).", "",
             table(["gallery", "images / classes", "configuration", f"mAP@{first['K']}", f"mAP@{first['K']} strict",
                    "P@10", "P@100"], rows), ""]
+
+
+def box_rules_section(br: dict, out: list[str]) -> None:
+    """How the object box of a hit on a cells index is chosen (benchmarks/box_rules.py): every rule, both halves."""
+    rows = [[name, *(f"{r[p]['contains']:.3f} ({r[p]['chance_contains']:.3f}) at {r[p]['area_share']:.3f}"
+                     for p in ("select", "check", "all"))] for name, r in br["rules"].items()]
+    n = {p: br["rules"][br["implemented"]][p]["n"] for p in ("select", "check")}
+    out += ["### The object box: which rule (`benchmarks/box_rules.py`, results/box_rules_nwpu_vhr10.json)", "",
+            f"The same ranking (the index's weights {weights_str(br['weights'])}), the relevant top-{br['top']} hits, "
+            f"each rule's box. Scenes split by {br['split']} ({n['select']} / {n['check']} hits). Chosen on select: "
+            f"the most boxes holding an object of the class at a mean area of at most {br['area_max']:.0%} of the "
+            f"scene: `{br['chosen_on_select']}`; search implements `{br['implemented']}` (the engine's boxes equal "
+            f"it in {br['engine_boxes_equal_implemented']} hits). Cells: contains (chance) at mean area share.", "",
+            table(["rule", "select", "check", "all"], rows), ""]

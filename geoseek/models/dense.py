@@ -16,6 +16,15 @@ from open_clip.transformer import VisionTransformer
 
 log = logging.getLogger(__name__)
 
+# Region windows of a dense grid span this share of each side (3 x 3 of a 5 x 5 grid): what the MS-VLAM region
+# loss scores (training.losses.region_views) and what search returns as a hit's object box (search.object_box).
+REGION_WINDOW_FRAC = 0.6
+
+
+def window_side(cells: int, frac: float = REGION_WINDOW_FRAC) -> int:
+    """Cells along one side of a region window on a grid side of ``cells`` cells (at least 1)."""
+    return max(1, round(frac * cells))
+
 
 def _vit_forward(visual: VisionTransformer, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     x = visual._embeds(pixels)

@@ -40,6 +40,7 @@ from geoseek.search.query import (
     indexed_image_views,
     text_views,
 )
+from geoseek.search.object_box import window_box
 from geoseek.search.refine import refine_hits
 from geoseek.search.state import IndexState
 from geoseek.search.texts import first_distinct
@@ -74,6 +75,15 @@ def _check(k: int, levels: list[str] | str | None, indexed: list[str]) -> list[L
     if not 1 <= k <= MAX_K:
         raise QueryError(f"k must be between 1 and {MAX_K}; got {k}")
     return parse_levels(levels, indexed)
+
+
+def _object_window(state: IndexState, queries: QueryViews, image: int,
+                   row_mask: np.ndarray | None) -> tuple[int, int, int, int] | None:
+    """A hit's object box on a late-interaction object level (search.object_box); None keeps the best cell's."""
+    region = state.levels.get("region")
+    views = 1 + (int(region.ends[image] - region.starts[image]) if region is not None else 0)
+    return window_box(state.levels["object"], image, queries.by_level["object"], queries.by_level["global"][0],
+                      views, row_mask)
 
 
 class SearchEngine:
@@ -197,11 +207,13 @@ class SearchEngine:
         prefetch = getattr(state.images.rows, "prefetch", None)
         if prefetch is not None:  # the hits' catalog rows in one query, not one each
             prefetch(state.images.ids[int(cands[j])] for j in order)
-        return [self._image_hit(state, int(cands[j]), j, fused, pooled, per_level) for j in order]
+        windows = {j: _object_window(state, queries, int(cands[j]), masks.get("object")) for j in order} \
+            if "object" in queries.late and "object" in levels else {}
+        return [self._image_hit(state, int(cands[j]), j, fused, pooled, per_level, windows.get(j)) for j in order]
 
     @staticmethod
     def _image_hit(state: IndexState, image: int, j: int, fused: np.ndarray, pooled: dict[str, np.ndarray],
-                   per_level: dict[str, LevelScores]) -> ImageHit:
+                   per_level: dict[str, LevelScores], object_window: tuple[int, int, int, int] | None = None) -> ImageHit:
         imgs = state.images
         row = imgs.rows[imgs.ids[image]]
 
@@ -222,7 +234,9 @@ class SearchEngine:
             image_id=imgs.ids[image], score=float(fused[j]), level_scores={lv: float(s[j]) for lv, s in pooled.items()},
             path=imgs.paths[image], width=int(imgs.width[image]), height=int(imgs.height[image]),
             collection=str(imgs.collection[image]), datetime=row.datetime, bounds_wgs84=row.bounds_wgs84,
-            region_box=region_box, object_box=box("object") if "object" in per_level else None,
+            region_box=region_box,
+            object_box=Box(x0=object_window[0], y0=object_window[1], x1=object_window[2], y1=object_window[3])
+            if object_window is not None else box("object") if "object" in per_level else None,
             stac=_stac_link(row.extra))
 
     # -- public API ----------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The search engine against a real small index, checked against brute force over the stored vectors."""
 from __future__ import annotations
 
+import math
 import shutil
 import threading
 from datetime import datetime
@@ -320,3 +321,33 @@ def test_object_levels_of_segments_keep_the_one_vector_rule(engine):
     assert cells.late == {"object"} and cells.by_level["object"].shape == q.tokens.shape
     assert text_views(q, ["global"], manifest).late == frozenset()  # global-only search never needs the tokens
     assert engine.encode_text_queries(["a river"], ["global"])[0].tokens is None
+
+
+def test_object_boxes_of_large_images_are_region_windows_of_a_sub_view(engine, small_index):
+    """On a cells index a hit's object box is a region-loss window of cells (3 x 3 of the default model's 5 x 5 grid)
+    of one of the image's region views, not of its root; a chip's is a window of its one view."""
+    from geoseek.models.dense import window_side
+
+    st = engine.state()
+    obj, reg = st.levels["object"], st.levels["region"]
+    resp = engine.search_text("houses and trees beside a road", k=len(st.images.ids))
+    checked = {"scene": 0, "chip": 0}
+    for h in resp.results:
+        i = st.images.index_of[h.image_id]
+        b = h.object_box
+        assert b is not None
+        if reg.ends[i] > reg.starts[i]:
+            windows = [tuple(int(v) for v in reg.bbox[r]) for r in range(int(reg.starts[i]), int(reg.ends[i]))]
+            checked["scene"] += 1
+        else:
+            windows = [(0, 0, h.width, h.height)]
+            checked["chip"] += 1
+        views = 1 + int(reg.ends[i] - reg.starts[i])  # the root and the region views, each with a full grid of cells
+        side = round(math.sqrt((obj.ends[i] - obj.starts[i]) / views))
+        share = window_side(side) / side
+        inside = [w for w in windows if w[0] <= b.x0 < b.x1 <= w[2] and w[1] <= b.y0 < b.y1 <= w[3]
+                  and abs((b.x1 - b.x0) - share * (w[2] - w[0])) <= 2 and abs((b.y1 - b.y0) - share * (w[3] - w[1])) <= 2]
+        assert inside, (h.image_id, b, windows)
+        cells = {tuple(int(v) for v in obj.bbox[r]) for r in range(int(obj.starts[i]), int(obj.ends[i]))}
+        assert (b.x0, b.y0) in {(c[0], c[1]) for c in cells} and (b.x1, b.y1) in {(c[2], c[3]) for c in cells}
+    assert checked["scene"] >= 2 and checked["chip"] >= 1

@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from geoseek.models.dense import REGION_WINDOW_FRAC, window_side
 from geoseek.schemas.levels import LevelWeights
 
 MAX_LOGIT_SCALE = 100.0
@@ -41,10 +42,10 @@ def symmetric_nce(i2t: torch.Tensor, t2i: torch.Tensor, positive: torch.Tensor) 
     return 0.5 * (nce_rows(i2t, positive) + nce_rows(t2i.t(), positive.t()))
 
 
-def region_views(dense: torch.Tensor, frac: float = 0.6) -> torch.Tensor:
+def region_views(dense: torch.Tensor, frac: float = REGION_WINDOW_FRAC) -> torch.Tensor:
     """(B, h, w, D) L2-normalised cells -> (B, V, D) L2-normalised window means (all k x k windows)."""
     b, h, w, d = dense.shape
-    kh, kw = max(1, round(frac * h)), max(1, round(frac * w))
+    kh, kw = window_side(h, frac), window_side(w, frac)
     grid = dense.permute(0, 3, 1, 2)
     pooled = F.avg_pool2d(grid, (kh, kw), stride=1)  # (B, D, h-kh+1, w-kw+1)
     return F.normalize(pooled.flatten(2).transpose(1, 2), dim=-1)
