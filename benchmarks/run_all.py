@@ -10,6 +10,8 @@ Steps (each writes its JSON under benchmarks/results/; all use the shipped defau
               subset's test split; needs `build_resisc.py BUILT/resisc`
   scenes      `geoseek bench scenes` on nwpu_vhr10 (small objects in large scenes): a DRIS and a
               uniform-tiling index, every configuration (fused at 0.5/0.3/0.2), with chance
+  late        benchmarks/late_search.py        query cost on cells indexes: shared vs per-vector candidate
+                                               search, latency and top-10 agreement (after rsicd, scenes)
   dris        benchmarks/dris_joplin.py        DRIS vs uniform view plans on the Joplin scene
   throughput  benchmarks/throughput.py         indexing throughput, default vs ViT-B-32 tower
   full_index  benchmarks/full_index.py         the whole RSICD/AID archive, then search_latency.py
@@ -54,7 +56,7 @@ JOPLIN = DATA / "joplin_xview2"
 SCENES = [JOPLIN / "post_mosaic_3072x2048.jpg", JOPLIN / "pre_mosaic_2048x2048.jpg",
           *sorted((DATA / "dota_samples" / "images").iterdir())]
 LOCALISE_QUERIES = ["buildings", "houses destroyed by a tornado", "a road"]
-STEPS = ["rsicd", "similar", "scenes", "dris", "throughput", "full_index", "recall", "caption", "localise", "speed", "engines", "stores", "switch", "scale10m", "summary"]
+STEPS = ["rsicd", "similar", "scenes", "late", "dris", "throughput", "full_index", "recall", "caption", "localise", "speed", "engines", "stores", "switch", "scale10m", "summary"]
 
 
 def run(*args: str | Path) -> str:
@@ -157,6 +159,15 @@ def step_scenes(work: Path) -> None:
     script("box_rules.py", "--index", work / "nwpu-dris", "--out", RESULTS / "box_rules_nwpu_vhr10.json")
 
 
+def step_late(work: Path) -> None:
+    """Query cost on cells indexes, shared vs per-vector candidate search (needs the rsicd and scenes steps' indexes)."""
+    indexes = [work / "nwpu-dris", work / "rsicd-official-test"]
+    for ix in indexes:
+        if not (ix / "CURRENT").is_file():
+            raise SystemExit(f"{ix} is missing: run the 'scenes' and 'rsicd' steps first")
+    script("late_search.py", *(a for ix in indexes for a in ("--index", ix)), "--out", RESULTS / "late_search.json")
+
+
 def step_full_index(work: Path) -> None:
     script("full_index.py", "--index", work / "full")
     script("search_latency.py", "--index", work / "full")
@@ -234,6 +245,7 @@ def main() -> int:
         "rsicd": lambda w: step_rsicd(w, args.built),
         "similar": lambda w: step_similar(w, args.built),
         "scenes": step_scenes,
+        "late": step_late,
         "dris": lambda w: script("dris_joplin.py"),
         "throughput": lambda w: script("throughput.py"),
         "full_index": step_full_index,

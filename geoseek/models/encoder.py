@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from geoseek.models.dense import forward_with_dense
-from geoseek.models.text import caption_bank
+from geoseek.models.text import caption_bank, pad_token_id, stopword_ids
 from geoseek.schemas.levels import LevelWeights
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ class Encoder:
         self.batch_size = batch_size or default_batch_size(self.device)
         # The level weights a trained checkpoint recommends for new indexes, or None.
         self.recommended_fusion = recommended_fusion
+        self._stops: torch.Tensor | None = None  # the tokenizer's stop-word ids, found on the first token query
         size = model.visual.image_size
         self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
         cfg = getattr(model.visual, "preprocess_cfg", {}) or {}
@@ -140,25 +141,27 @@ class Encoder:
             out[idx] = F.normalize(self.model.encode_text(tokens.to(self.device)).float(), dim=-1).cpu().numpy()
         return out
 
-    @torch.no_grad()
     def encode_text_tokens(self, texts: Sequence[str], max_tokens: int = 32) -> list[np.ndarray]:
-        """Texts -> per text its content-token vectors (T_i, D), L2-normalised float32: the caption side of the
-        object loss (FILIP), with its masking (special tokens, punctuation and stop-words out; the first
-        ``max_tokens`` content tokens). A text without content tokens, or a text tower without token-level
-        outputs, gives its sentence vector as the single token (1, D)."""
+        """Texts -> per text its content-token vectors (T_i, D), L2-normalised float32 (see ``encode_texts_with_tokens``)."""
+        return self.encode_texts_with_tokens(texts, max_tokens)[1]
+
+    @torch.no_grad()
+    def encode_texts_with_tokens(self, texts: Sequence[str], max_tokens: int = 32) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Texts -> their sentence vectors (N, D) and per text its content-token vectors (T_i, D), all L2-normalised
+        float32, from one pass of the text tower where it gives both (a query is encoded once).
+
+        The tokens are the caption side of the object loss (FILIP), with its masking (special tokens, punctuation
+        and stop-words out; the first ``max_tokens`` content tokens). A text without content tokens, or a text
+        tower without token-level outputs, gives its sentence vector as the single token (1, D)."""
         if not texts:
-            return []
+            return np.zeros((0, self.dim), np.float32), []
+        if self._stops is None:
+            self._stops = stopword_ids(self.tokenizer, pad_token_id(self.model))
         try:
-            _, tokens, mask = caption_bank(self.model, self.tokenizer, list(texts), device=self.device,
-                                           max_tokens=max_tokens)
+            sentences, tokens, mask = caption_bank(self.model, self.tokenizer, list(texts), device=self.device,
+                                                   max_tokens=max_tokens, dtype=torch.float32, stops=self._stops)
         except ValueError:  # a text tower with no token-level features: the sentence vector stands in
-            return [v[None] for v in self.encode_texts(texts)]
-        sentences = None
-        out = []
-        for i in range(len(texts)):
-            if mask[i].any():
-                out.append(tokens[i][mask[i]].float().numpy())
-            else:
-                sentences = self.encode_texts(texts) if sentences is None else sentences
-                out.append(sentences[i][None])
-        return out
+            sentences = self.encode_texts(texts)
+            return sentences, [v[None] for v in sentences]
+        sent = sentences.numpy()
+        return sent, [tokens[i][mask[i]].numpy() if mask[i].any() else sent[i][None] for i in range(len(texts))]

@@ -26,7 +26,8 @@ def _is_hf(model: nn.Module) -> bool:
     return text is not None and hasattr(text, "config") and hasattr(text, "transformer")
 
 
-def _pad_id(model: nn.Module) -> int:
+def pad_token_id(model: nn.Module) -> int:
+    """The id a tokenizer pads with for ``model``'s text tower."""
     text = getattr(model, "text", None)
     if _is_hf(model):
         return int(text.config.pad_token_id)
@@ -85,14 +86,16 @@ def text_tokens(model: nn.Module, tokens: torch.Tensor) -> tuple[torch.Tensor, t
 
 @torch.no_grad()
 def caption_bank(model: nn.Module, tokenizer, captions: Sequence[str], *, device: torch.device,
-                 batch_size: int = 256, max_tokens: int = 32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Features of a locked text tower for every caption, computed once.
+                 batch_size: int = 256, max_tokens: int = 32, dtype: torch.dtype = torch.float16,
+                 stops: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Features of a locked text tower for every caption, computed once, in one pass of the tower.
 
-    Returns sentence (M, D) and tokens (M, T, D) as L2-normalised float16 on CPU, and the content
-    mask (M, T) bool; T <= ``max_tokens`` (longer captions keep their first content tokens).
+    Returns sentence (M, D) and tokens (M, T, D) as L2-normalised ``dtype`` (float16 for training banks,
+    float32 for queries) on CPU, and the content mask (M, T) bool; T <= ``max_tokens`` (longer captions
+    keep their first content tokens). ``stops``: ``stopword_ids`` of this tokenizer, when already known.
     """
-    pad = _pad_id(model)
-    stops = stopword_ids(tokenizer, pad)
+    pad = pad_token_id(model)
+    stops = stopword_ids(tokenizer, pad) if stops is None else stops
     sents, toks, masks = [], [], []
     for start in range(0, len(captions), batch_size):
         ids = tokenizer(list(captions[start : start + batch_size]))
@@ -108,7 +111,7 @@ def caption_bank(model: nn.Module, tokenizer, captions: Sequence[str], *, device
         if width > 0:
             tokens = F.pad(tokens, (0, 0, 0, width))
             mask = F.pad(mask, (0, width))
-        sents.append(F.normalize(sentence.float(), dim=-1).cpu().half())
-        toks.append(F.normalize(tokens.float(), dim=-1).half())
+        sents.append(F.normalize(sentence.float(), dim=-1).cpu().to(dtype))
+        toks.append(F.normalize(tokens.float(), dim=-1).to(dtype))
         masks.append(mask)
     return torch.cat(sents), torch.cat(toks), torch.cat(masks)

@@ -26,6 +26,21 @@ CANDIDATES_PER_K = 4  # images fetched per level and query for each result asked
 REFINE_FACTOR = 1  # rows a PQ index is asked for per row needed; 4 gained nothing over 1 (results/scale_10m_tune.json)
 
 
+LATE_SEARCH_VECTORS = 8  # query vectors of a late-interaction level that search its index for candidates
+
+
+def late_search_queries(queries: np.ndarray, n: int) -> tuple[np.ndarray, int]:
+    """Which of a late-interaction level's (m, D) query vectors search for candidates, and how many images each.
+
+    A late score is a mean over all m query vectors, so one vector's top images are only a hint of the top
+    images by the mean: the level's budget of n images is shared among at most LATE_SEARCH_VECTORS of them,
+    evenly spread over the m (a text's content tokens; an image query's cells, 25 per view), instead of n
+    images for each. Every candidate is then rescored exactly with all m. Returns ((m', D), images per vector)."""
+    m = len(queries)
+    pick = np.unique(np.linspace(0, m - 1, min(m, LATE_SEARCH_VECTORS)).round().astype(np.int64))
+    return queries[pick], max(1, -(-n // len(pick)))
+
+
 def _top_images_exact(level: LevelData, queries: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
     """Union over queries of the n best images by their best view among ``rows`` (exact)."""
     images, inverse = np.unique(level.image_idx[rows], return_inverse=True)

@@ -29,7 +29,7 @@ from geoseek.schemas.search import (
     StacLink,
     TextHit,
 )
-from geoseek.search.candidates import CANDIDATES_PER_K
+from geoseek.search.candidates import CANDIDATES_PER_K, late_search_queries
 from geoseek.search.filters import Filters, image_mask, view_mask
 from geoseek.search.fusion import LevelScores, fuse, reduce_queries, rescore_level, weighted_sum
 from geoseek.search.query import (
@@ -194,7 +194,10 @@ class SearchEngine:
         # FAISS searches one query on one thread and releases the GIL (and Milvus waits on its
         # socket): run the levels side by side.
         def level_candidates(lv: str) -> np.ndarray:
-            return store.nearest_images(lv, queries.by_level[lv], CANDIDATES_PER_K * k, filters, exclude, masks[lv])
+            q, n = queries.by_level[lv], CANDIDATES_PER_K * k
+            if lv in queries.late:
+                q, n = late_search_queries(q, n)
+            return store.nearest_images(lv, q, n, filters, exclude, masks[lv])
 
         found = _LEVEL_POOL.map(level_candidates, levels) if len(levels) > 1 else map(level_candidates, levels)
         cands = np.unique(np.concatenate(list(found)))

@@ -41,7 +41,7 @@ def late_levels(manifest: IndexManifest) -> frozenset[str]:
 @dataclass(frozen=True)
 class EncodedText:
     """An encoded text query: its sentence vector (D,) and, for an index with a late-interaction level,
-    its content-token vectors (T, D) (``Encoder.encode_text_tokens``; None: the sentence stands in)."""
+    its content-token vectors (T, D) (``Encoder.encode_texts_with_tokens``; None: the sentence stands in)."""
 
     sentence: np.ndarray
     tokens: np.ndarray | None = None
@@ -51,10 +51,10 @@ def encode_text_queries(encoder: Encoder, texts: list[str], manifest: IndexManif
                         levels: list[str] | None = None) -> list[EncodedText]:
     """Texts -> what text->image search scores them with; tokens only where one of ``levels`` (default: the
     index's) is scored by late interaction."""
-    sentences = encoder.encode_texts(texts)
     if not late_levels(manifest) & set(levels or manifest.levels):
-        return [EncodedText(v) for v in sentences]
-    return [EncodedText(v, t) for v, t in zip(sentences, encoder.encode_text_tokens(texts))]
+        return [EncodedText(v) for v in encoder.encode_texts(texts)]
+    sentences, tokens = encoder.encode_texts_with_tokens(texts)  # one pass of the text tower for both
+    return [EncodedText(v, t) for v, t in zip(sentences, tokens)]
 
 
 def text_views(query: np.ndarray | EncodedText, levels: list[str], manifest: IndexManifest) -> QueryViews:

@@ -71,7 +71,7 @@ def test_text_tokens_are_the_object_losss_content_tokens():
     words = enc.model.text.config  # MiniLM: one word piece per word of this sentence
     assert words.pad_token_id == 0
     assert tokens[0].shape == (5, 384)  # buildings green trees around playground ("many", "and", "are", "a", "." out)
-    np.testing.assert_allclose(np.linalg.norm(tokens[0], axis=1), 1.0, atol=2e-3)  # stored as float16
+    np.testing.assert_allclose(np.linalg.norm(tokens[0], axis=1), 1.0, atol=1e-5)
     assert int((ids != 0).sum()) == 12  # [CLS] + 10 words + [SEP]: 7 tokens masked
     # A text of stop-words only falls back to its sentence vector; a short one keeps its one content word.
     np.testing.assert_allclose(tokens[1][0], enc.encode_texts(["the"])[0], atol=1e-6)
@@ -79,6 +79,25 @@ def test_text_tokens_are_the_object_losss_content_tokens():
     # The tokens follow the words: the same word in two texts gives a similar vector, other words less so.
     river = enc.encode_text_tokens(["a wide river"])[0][-1]
     assert float(river @ tokens[2][0]) > max(float(river @ t) for t in tokens[0])
+
+
+def test_a_token_query_runs_the_text_tower_once():
+    """Sentence and tokens of a query come from one pass of the text tower, and equal what the separate calls give."""
+    enc = load_encoder("geoseek-default", device="cpu")
+    texts = ["storage tanks beside a river", "the", "many planes are parked near a terminal"]
+    calls = []
+    hook = enc.model.text.transformer.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        sentences, tokens = enc.encode_texts_with_tokens(texts)
+    finally:
+        hook.remove()
+    assert len(calls) == 1
+    np.testing.assert_allclose(sentences, enc.encode_texts(texts), atol=1e-5)
+    for got, want in zip(tokens, enc.encode_text_tokens(texts)):
+        np.testing.assert_array_equal(got, want)
+    # storage tanks beside river; "the" has none, so its sentence stands in; planes parked terminal.
+    assert [t.shape[0] for t in tokens] == [4, 1, 3]
+    assert enc.encode_texts_with_tokens([])[0].shape == (0, 384)
 
 
 def test_random_init_is_seeded_and_id_says_so(tiny_vit_config):

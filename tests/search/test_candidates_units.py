@@ -207,3 +207,18 @@ def test_exact_scan_is_chunked(monkeypatch, spy):
     mask = np.random.default_rng(0).random(level.size) < 0.3
     check(level, queries(5, 3), 8, mask)
     assert spy["exact"] == 1
+
+
+@pytest.mark.parametrize(("m", "n", "searched", "each"), [(1, 40, 1, 40), (4, 40, 4, 10), (8, 40, 8, 5),
+                                                          (25, 40, 8, 5), (225, 40, 8, 5), (225, 4, 8, 1)])
+def test_a_late_level_shares_its_candidate_budget(m, n, searched, each):
+    """A late-interaction level's query vectors (tokens, cells) share the level's n images: at most
+    LATE_SEARCH_VECTORS of them search, evenly spread from the first to the last, for ceil(n / searched) each."""
+    q = np.arange(m, dtype=np.float32)[:, None] * np.ones((1, DIM), np.float32)
+    picked, per = cand.late_search_queries(q, n)
+    assert len(picked) == searched == min(m, cand.LATE_SEARCH_VECTORS) and per == each
+    rows = picked[:, 0].astype(int).tolist()
+    assert rows == sorted(set(rows)) and rows[0] == 0 and rows[-1] == m - 1
+    if m > searched:  # evenly spread: the gaps differ by at most one
+        gaps = np.diff(rows)
+        assert gaps.max() - gaps.min() <= 1

@@ -351,3 +351,34 @@ def test_object_boxes_of_large_images_are_region_windows_of_a_sub_view(engine, s
         cells = {tuple(int(v) for v in obj.bbox[r]) for r in range(int(obj.starts[i]), int(obj.ends[i]))}
         assert (b.x0, b.y0) in {(c[0], c[1]) for c in cells} and (b.x1, b.y1) in {(c[2], c[3]) for c in cells}
     assert checked["scene"] >= 2 and checked["chip"] >= 1
+
+
+def test_a_late_level_searches_with_a_shared_candidate_budget(engine, small_index, monkeypatch):
+    """An image query's object level has one query vector per cell of each of its views: at most 8 of them search
+    the index, sharing the level's 4k images, and the exact rescoring still finds the brute-force fused top k."""
+    from geoseek.search.candidates import LATE_SEARCH_VECTORS
+    from geoseek.search.fusion import fuse, rescore_level
+
+    st = engine.state()
+    data = small_index.chip0.read_bytes()
+    views = engine.query_views(data)[1]
+    cells = len(views.by_level["object"])
+    assert cells > LATE_SEARCH_VECTORS and views.late == {"object"}
+    from geoseek.search.faiss_store import FaissStore
+
+    calls = []
+    original = FaissStore.nearest_images
+
+    def spy(self, level, queries, n, *rest):
+        calls.append((level, len(queries), n))
+        return original(self, level, queries, n, *rest)
+
+    monkeypatch.setattr(FaissStore, "nearest_images", spy)
+    k = 2
+    resp = engine.search_image(data, k=k)
+    assert sorted(calls) == sorted([("global", 1, 4 * k), ("region", len(views.by_level["region"]), 4 * k),
+                                    ("object", LATE_SEARCH_VECTORS, 1)])  # ceil(8 / 8) images each
+    every = np.arange(len(st.images.ids))
+    per_level = {lv: rescore_level(st.levels[lv], every, views.by_level[lv], late=lv in views.late) for lv in resp.levels}
+    fused, _ = fuse(per_level, resp.weights)
+    assert [h.image_id for h in resp.results] == [st.images.ids[i] for i in np.argsort(-fused, kind="stable")[:k]]
