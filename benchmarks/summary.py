@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from summary_eval import box_rules_section, rsicd_official_section, scenes_section, similar_section
+from summary_eval import cells_sections, rsicd_official_section, scenes_section, similar_section
 from summary_plots import CONTROL_QUERIES, RESULTS, plots
 from summary_scale import scale_10m_section
 from summary_tables import RECALL_HEADER, ratio, recall_row, table, weights_str
@@ -343,8 +343,7 @@ def main() -> int:
     sc = load("scenes_nwpu_vhr10.json")
     if sc:
         scenes_section(sc, out, worse)
-        if load("box_rules_nwpu_vhr10.json"):
-            box_rules_section(load("box_rules_nwpu_vhr10.json"), out)
+        cells_sections(load("box_rules_nwpu_vhr10.json"), load("late_search.json"), out)
     else:
         missing.append("scenes_nwpu_vhr10.json")
     sim = load("similar.json")

@@ -2,6 +2,8 @@
 published numbers, small objects in large scenes (bench scenes) and image->image similarity (bench similar)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from summary_tables import RECALL_HEADER, recall_row, table, weights_str
 
 
@@ -130,3 +132,33 @@ def box_rules_section(br: dict, out: list[str]) -> None:
             f"scene: `{br['chosen_on_select']}`; search implements `{br['implemented']}` (the engine's boxes equal "
             f"it in {br['engine_boxes_equal_implemented']} hits). Cells: contains (chance) at mean area share.", "",
             table(["rule", "select", "check", "all"], rows), ""]
+
+
+def late_search_section(ls: dict, out: list[str]) -> None:
+    """Query cost on cells indexes, the two candidate-search rules back to back (benchmarks/late_search.py)."""
+    rows = []
+    for ix in ls["indexes"]:
+        name = Path(ix["index"]).name
+        for kind in ("text", "image"):
+            lat, ag = ix["latency"], ix["agreement"][kind]
+            rows.append([name, f"{kind} -> image", ag["queries"], *(f"{lat[f'{kind}/{c}/{r}']['p50_ms']:.1f} / "
+                                                                  f"{lat[f'{kind}/{c}/{r}']['p95_ms']:.1f}"
+                                                                  for c, r in (("global", "shared"), ("fused", "per_vector"),
+                                                                               ("fused", "shared"))),
+                         f"{lat[f'{kind}/fused/shared_over_per_vector']:.2f}x", f"{ag['top10_overlap']:.3f}"])
+    enc = ls["indexes"][0]["text_encoding"]
+    out += ["### Query cost on cells indexes (`benchmarks/late_search.py`, results/late_search.json)", "",
+            f"k = 10, the scene benchmark's class phrases as text queries and indexed images as image queries; {ls['machine']}. "
+            f"Rules: per_vector = {ls['rules']['per_vector']}; shared = {ls['rules']['shared']}. Text encoding per query "
+            f"(not in the latencies): one pass of the text tower {enc['one_pass']['p50_ms']:.1f} ms p50, two passes (before) "
+            f"{enc['two_passes']['p50_ms']:.1f} ms.", "",
+            table(["index", "query", "queries", "global-only p50 / p95 ms", "fused, per_vector", "fused, shared",
+                   "shared / per_vector (p50)", "top-10 overlap"], rows), ""]
+
+
+def cells_sections(box_rules: dict | None, late: dict | None, out: list[str]) -> None:
+    """The sections about indexes of grid cells that follow the scene benchmark, for the results that exist."""
+    if box_rules:
+        box_rules_section(box_rules, out)
+    if late:
+        late_search_section(late, out)
