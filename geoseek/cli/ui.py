@@ -32,7 +32,9 @@ def _port_free(port: int) -> bool:
 
 
 def _check_ports(*ports: int) -> None:
-
+    """Exit with a clear message before anything starts when two servers would share a port or one is taken."""
+    if len(set(ports)) < len(ports):
+        fail(f"the API and the UI need different ports; got {' and '.join(map(str, ports))}")
     for port in ports:
         if not _port_free(port):
             fail(f"port {port} on 127.0.0.1 is in use; choose another with --api-port / --ui-port")
