@@ -68,7 +68,8 @@ class Encoder:
         self.batch_size = batch_size or default_batch_size(self.device)
         # The level weights a trained checkpoint recommends for new indexes, or None.
         self.recommended_fusion = recommended_fusion
-        self._stops: torch.Tensor | None = None  # the tokenizer's stop-word ids, found on the first token query
+        # The tokenizer's stop-word ids, found once here: not lazily, as concurrent requests would share the tokenizer.
+        self._stops = stopword_ids(tokenizer, pad_token_id(model))
         size = model.visual.image_size
         self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
         cfg = getattr(model.visual, "preprocess_cfg", {}) or {}
@@ -148,15 +149,14 @@ class Encoder:
     @torch.no_grad()
     def encode_texts_with_tokens(self, texts: Sequence[str], max_tokens: int = 32) -> tuple[np.ndarray, list[np.ndarray]]:
         """Texts -> their sentence vectors (N, D) and per text its content-token vectors (T_i, D), all L2-normalised
-        float32, from one pass of the text tower where it gives both (a query is encoded once).
+        float32, from one pass of the text tower for Hugging Face towers such as the default's MiniLM (open_clip's
+        own CLIP text transformer runs twice: once pooled, once for its token states).
 
         The tokens are the caption side of the object loss (FILIP), with its masking (special tokens, punctuation
         and stop-words out; the first ``max_tokens`` content tokens). A text without content tokens, or a text
         tower without token-level outputs, gives its sentence vector as the single token (1, D)."""
         if not texts:
             return np.zeros((0, self.dim), np.float32), []
-        if self._stops is None:
-            self._stops = stopword_ids(self.tokenizer, pad_token_id(self.model))
         try:
             sentences, tokens, mask = caption_bank(self.model, self.tokenizer, list(texts), device=self.device,
                                                    max_tokens=max_tokens, dtype=torch.float32, stops=self._stops)

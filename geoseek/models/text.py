@@ -88,7 +88,7 @@ def text_tokens(model: nn.Module, tokens: torch.Tensor) -> tuple[torch.Tensor, t
 def caption_bank(model: nn.Module, tokenizer, captions: Sequence[str], *, device: torch.device,
                  batch_size: int = 256, max_tokens: int = 32, dtype: torch.dtype = torch.float16,
                  stops: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Features of a locked text tower for every caption, computed once, in one pass of the tower.
+    """Features of a locked text tower for every caption, computed once (one pass of a Hugging Face tower).
 
     Returns sentence (M, D) and tokens (M, T, D) as L2-normalised ``dtype`` (float16 for training banks,
     float32 for queries) on CPU, and the content mask (M, T) bool; T <= ``max_tokens`` (longer captions

@@ -37,6 +37,8 @@ def late_search_queries(queries: np.ndarray, n: int) -> tuple[np.ndarray, int]:
     evenly spread over the m (a text's content tokens; an image query's cells, 25 per view), instead of n
     images for each. Every candidate is then rescored exactly with all m. Returns ((m', D), images per vector)."""
     m = len(queries)
+    if m == 0:
+        return queries, n
     pick = np.unique(np.linspace(0, m - 1, min(m, LATE_SEARCH_VECTORS)).round().astype(np.int64))
     return queries[pick], max(1, -(-n // len(pick)))
 

@@ -13,8 +13,8 @@ aligns:
    loss's multiple-instance windows), the one whose normalised mean cell vector best matches the query's
    global vector (a text's sentence vector; an image query's global view).
 
-Cells the request's filters leave out count for neither step; when no window is left the caller keeps the
-best cell's box. The rule was chosen on half of NWPU VHR-10's scenes and checked on the other half
+Cells the request's filters leave out count for neither step, and only views with a window of allowed cells
+compete; when no view has one the caller keeps the best cell's box. The rule was chosen on half of NWPU VHR-10's scenes and checked on the other half
 (``benchmarks/box_rules.py``).
 """
 from __future__ import annotations
@@ -67,19 +67,18 @@ def window_box(level: LevelData, image: int, queries: np.ndarray, sentence: np.n
         return None
     cells = read_rows(level.vectors, np.arange(start, end)).astype(np.float32).reshape(views, per_view, -1)
     allowed = np.ones((views, per_view), bool) if row_mask is None else row_mask[start:end].reshape(views, per_view)
+    win = windows(*shape)
+    whole = allowed[:, win].all(axis=2)  # (views, windows): windows whose every cell the filters allow
     sims = np.where(allowed[..., None], cells @ queries.T, -np.inf)  # (views, cells, m)
-    view_score = sims.max(axis=1).mean(axis=1)  # FILIP per view; -inf where a view has no allowed cell
+    view_score = sims.max(axis=1).mean(axis=1)  # FILIP per view over its allowed cells
+    view_score[~whole.any(axis=1)] = -np.inf  # a view without an allowed window cannot give the box
     if views > 1 and np.isfinite(view_score[1:]).any():
         view_score[0] = -np.inf  # the root: its windows span a third of the scene
     best = int(np.argmax(view_score))
     if not np.isfinite(view_score[best]):
         return None
-    win = windows(*shape)
     pooled = cells[best][win].mean(axis=1)
     pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-    score = np.where(allowed[best][win].all(axis=1), pooled @ sentence, -np.inf)
-    pick = int(np.argmax(score))
-    if not np.isfinite(score[pick]):
-        return None
+    pick = int(np.argmax(np.where(whole[best], pooled @ sentence, -np.inf)))
     b = bbox[best * per_view + win[pick]]
     return int(b[:, 0].min()), int(b[:, 1].min()), int(b[:, 2].max()), int(b[:, 3].max())

@@ -53,17 +53,18 @@ def encode_text_queries(encoder: Encoder, texts: list[str], manifest: IndexManif
     index's) is scored by late interaction."""
     if not late_levels(manifest) & set(levels or manifest.levels):
         return [EncodedText(v) for v in encoder.encode_texts(texts)]
-    sentences, tokens = encoder.encode_texts_with_tokens(texts)  # one pass of the text tower for both
+    sentences, tokens = encoder.encode_texts_with_tokens(texts)  # both from one pass of the default text tower
     return [EncodedText(v, t) for v, t in zip(sentences, tokens)]
 
 
 def text_views(query: np.ndarray | EncodedText, levels: list[str], manifest: IndexManifest) -> QueryViews:
     """A text's query views: its sentence vector at every level, its tokens at a late-interaction level.
-    A bare (D,) vector is a sentence without tokens."""
+    A bare (D,) vector, or an EncodedText without tokens (None or none at all), is scored by its sentence."""
     query = query if isinstance(query, EncodedText) else EncodedText(np.asarray(query))
     q = np.asarray(query.sentence, np.float32).reshape(1, -1)
     late = late_levels(manifest) & set(levels)
-    by_level = {lv: np.asarray(query.tokens, np.float32) if lv in late and query.tokens is not None else q
+    tokens = None if query.tokens is None or len(query.tokens) == 0 else np.asarray(query.tokens, np.float32)
+    by_level = {lv: tokens if lv in late and tokens is not None else q
                 for lv in levels}
     return QueryViews(by_level, frozenset(late))
 

@@ -11,6 +11,7 @@ import pytest
 
 from geoseek.indexer import run_index
 from geoseek.schemas import LevelWeights
+from geoseek.schemas.search import Box
 from geoseek.search import (
     Filters,
     QueryError,
@@ -125,6 +126,15 @@ def test_filters_restrict_without_losing_recall(engine, small_index):
     if len(rows):  # not the global fall-back
         bw, bs, be, bn = d.bounds[rows[0]]
         assert bw <= box[2] and be >= box[0] and bs <= box[3] and bn >= box[1]
+    # The object box is a window of cells the filter allows: every cell inside it intersects the rectangle.
+    o, ob = st.levels["object"], hit.object_box
+    i = st.images.index_of[hit.image_id]
+    inside = [r for r in range(int(o.starts[i]), int(o.ends[i])) if ob.x0 <= o.bbox[r][0] and o.bbox[r][2] <= ob.x1
+              and ob.y0 <= o.bbox[r][1] and o.bbox[r][3] <= ob.y1]
+    assert inside and ob != Box(x0=0, y0=0, x1=hit.width, y1=hit.height)
+    for r in inside:
+        cw, cs, ce, cn = o.bounds[r]
+        assert cw <= box[2] and ce >= box[0] and cs <= box[3] and cn >= box[1]
     dated = engine.search_text("houses", k=5, filters=Filters(start=datetime(2011, 1, 1), end=datetime(2011, 12, 31)))
     assert [h.path for h in dated.results] == [str(small_index.tile_a)]
     assert dated.results[0].datetime.startswith("2011-05-24")
@@ -382,3 +392,13 @@ def test_a_late_level_searches_with_a_shared_candidate_budget(engine, small_inde
     per_level = {lv: rescore_level(st.levels[lv], every, views.by_level[lv], late=lv in views.late) for lv in resp.levels}
     fused, _ = fuse(per_level, resp.weights)
     assert [h.image_id for h in resp.results] == [st.images.ids[i] for i in np.argsort(-fused, kind="stable")[:k]]
+
+
+def test_a_text_without_tokens_is_scored_by_its_sentence(engine):
+    from geoseek.search.query import EncodedText
+
+    q = engine.encode_text_queries(["storage tanks beside a river"])[0]
+    empty = engine.search_text_vector(EncodedText(q.sentence, np.zeros((0, q.sentence.shape[0]), np.float32)), k=5)
+    bare = engine.search_text_vector(q.sentence, k=5)
+    assert [(h.image_id, h.score) for h in empty.results] == [(h.image_id, h.score) for h in bare.results]
+    assert len(bare.results) == 5

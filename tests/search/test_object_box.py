@@ -47,9 +47,14 @@ def brute_box(level: LevelData, queries, sentence, views, row_mask=None):
     per = len(vec) // views
     allowed = np.ones(len(vec), bool) if row_mask is None else row_mask
 
+    def full_windows(v):
+        return [[v * per + (r0 + i) * SIDE + (c0 + j) for i in range(3) for j in range(3)]
+                for r0, c0 in itertools.product(range(SIDE - 2), range(SIDE - 2))
+                if all(allowed[v * per + (r0 + i) * SIDE + (c0 + j)] for i in range(3) for j in range(3))]
+
     def view_score(v):
         rows = [v * per + c for c in range(per) if allowed[v * per + c]]
-        if not rows:
+        if not rows or not full_windows(v):
             return -np.inf
         return float(np.mean([max(float(vec[r] @ q) for r in rows) for q in queries]))
 
@@ -72,6 +77,19 @@ def brute_box(level: LevelData, queries, sentence, views, row_mask=None):
         return None
     b = level.bbox[pick]
     return int(b[:, 0].min()), int(b[:, 1].min()), int(b[:, 2].max()), int(b[:, 3].max())
+
+
+def test_windows_of_a_non_square_grid_are_the_region_loss_windows():
+    import torch
+
+    from geoseek.models.training.losses import region_views
+
+    rng = np.random.default_rng(1)
+    dense = unit(rng, 4 * 6).reshape(1, 4, 6, DIM)
+    want = region_views(torch.from_numpy(dense))[0].numpy()  # (V, D), training's windows in row-major order
+    got = dense.reshape(24, DIM)[windows(4, 6)].mean(axis=1)
+    got /= np.linalg.norm(got, axis=1, keepdims=True)
+    np.testing.assert_allclose(got, want, atol=1e-5)
 
 
 def test_windows_of_a_grid_are_the_region_loss_windows():
@@ -128,8 +146,20 @@ def test_filters_move_the_box_or_leave_it_to_the_best_cell():
     sparse = np.ones(level.size, bool)
     sparse[SIDE * SIDE:] = False
     sparse[SIDE * SIDE::2] = True  # every view but the root has holes in each of its windows
-    assert window_box(level, 0, q, s, len(wins), sparse) is None  # the engine then keeps the best cell's box
-    assert brute_box(level, q, s, len(wins), sparse) is None
+    box = window_box(level, 0, q, s, len(wins), sparse)  # so the root's windows are the only ones left
+    assert box == brute_box(level, q, s, len(wins), sparse) and (box[2] - box[0], box[3] - box[1]) == (300, 300)
+    holes = np.ones(level.size, bool)
+    holes[2::2] = False  # no view, root included, has a window of allowed cells: the engine keeps the best cell's box
+    assert window_box(level, 0, q, s, len(wins), holes) is None and brute_box(level, q, s, len(wins), holes) is None
+    # A filter that leaves the best-matching view a few cells but no window moves the box to another view.
+    target = level.vectors[50].astype(np.float32)
+    edge = np.ones(level.size, bool)
+    edge[50:75] = False
+    edge[50] = True  # view 2 keeps only the cell that matches the query best
+    box = window_box(level, 0, target[None], target, len(wins), edge)
+    assert box == brute_box(level, target[None], target, len(wins), edge)
+    x0, y0, x1, y1 = box
+    assert not (x0 >= 250 and y1 <= 250)  # not inside view 2, the top-right quadrant
 
 
 def test_rows_that_are_not_whole_grids_give_no_window():
