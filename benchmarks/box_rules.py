@@ -22,16 +22,13 @@ import numpy as np
 from geoseek.bench.scene_boxes import box_scores, random_placements
 from geoseek.bench.scene_data import load_phrases, load_scenes
 from geoseek.search.engine import SearchEngine
+from geoseek.search.object_box import cells_box as union
 from geoseek.search.object_box import grid_shape, window_box, windows
 
 log = logging.getLogger("box_rules")
 NWPU = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nwpu_vhr10"
 TOP, DRAWS, AREA_MAX = 10, 100, 0.10
 CHOSEN = "win3_best_non_root_view"  # what geoseek.search.object_box implements
-
-
-def union(boxes: np.ndarray) -> tuple[int, int, int, int]:
-    return int(boxes[:, 0].min()), int(boxes[:, 1].min()), int(boxes[:, 2].max()), int(boxes[:, 3].max())
 
 
 def rule_boxes(cells: np.ndarray, bbox: np.ndarray, views: int, tokens: np.ndarray, sentence: np.ndarray) -> dict:
@@ -43,9 +40,7 @@ def rule_boxes(cells: np.ndarray, bbox: np.ndarray, views: int, tokens: np.ndarr
     per_view = sims.reshape(views, per, -1).max(axis=1).mean(axis=1)  # FILIP of each view
     v_all = int(np.argmax(per_view))
     v_sub = int(np.argmax(per_view[1:]) + 1) if views > 1 else 0
-    w3, w2 = windows(*shape), np.array([[r * shape[1] + c, r * shape[1] + c + 1, (r + 1) * shape[1] + c,
-                                         (r + 1) * shape[1] + c + 1] for r in range(shape[0] - 1)
-                                        for c in range(shape[1] - 1)])
+    w3, w2 = windows(*shape), windows(*shape, side=(2, 2))
 
     def pooled(v: int, win: np.ndarray) -> np.ndarray:  # window vectors against the sentence
         m = cells[v * per + win].mean(axis=1)

@@ -38,10 +38,11 @@ def _ms(times: list[float]) -> dict[str, float]:
     return {"p50_ms": round(1000 * statistics.median(times), 2), "p95_ms": round(1000 * float(np.percentile(times, 95)), 2)}
 
 
-def _timed(fn) -> tuple[float, list[str]]:
+def _clock(fn) -> tuple[float, object]:
+    """(seconds ``fn()`` took, what it returned)."""
     start = time.perf_counter()
-    ids = [h.image_id for h in fn().results]
-    return time.perf_counter() - start, ids
+    out = fn()
+    return time.perf_counter() - start, out
 
 
 def measure(index: Path, texts: list[str], n_images: int, seed: int) -> dict:
@@ -63,7 +64,8 @@ def measure(index: Path, texts: list[str], n_images: int, seed: int) -> dict:
         # pair finds the first one's pages and caches warm, so neither rule always gets that.
         for rule in (list(RULES) if (j // 2) % 2 == 0 else list(RULES)[::-1]):  # jobs come in (global, fused) pairs
             engine_module.late_search_queries = RULES[rule]
-            took, ids = _timed(fn)
+            took, resp = _clock(fn)
+            ids = [h.image_id for h in resp.results]
             key = f"{kind}/{'global' if levels else 'fused'}/{rule}"
             times.setdefault(key, []).append(took)
             tops.setdefault(key, []).append(ids)
@@ -79,7 +81,7 @@ def measure(index: Path, texts: list[str], n_images: int, seed: int) -> dict:
         pair = [(one, lambda t=t: enc.encode_texts_with_tokens([t])),
                 (two, lambda t=t: (enc.encode_texts([t]), enc.encode_text_tokens([t])))]
         for bucket, fn in (pair if j % 2 == 0 else pair[::-1]):
-            bucket.append(_clock(fn))
+            bucket.append(_clock(fn)[0])
     latency = {key: _ms(v) for key, v in times.items()}
     for kind in ("text", "image"):
         latency[f"{kind}/fused/shared_over_per_vector"] = round(
@@ -87,12 +89,6 @@ def measure(index: Path, texts: list[str], n_images: int, seed: int) -> dict:
     return {"index": str(index), "images": len(state.images.ids), "views": {lv: d.size for lv, d in state.levels.items()},
             "text_queries": len(texts), "image_queries": len(images), "k": K, "latency": latency, "agreement": agreement,
             "text_encoding": {"one_pass": _ms(one), "two_passes": _ms(two)}}
-
-
-def _clock(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def main() -> None:

@@ -77,13 +77,13 @@ def _check(k: int, levels: list[str] | str | None, indexed: list[str]) -> list[L
     return parse_levels(levels, indexed)
 
 
-def _object_window(state: IndexState, queries: QueryViews, image: int,
-                   row_mask: np.ndarray | None) -> tuple[int, int, int, int] | None:
+def _object_window(state: IndexState, queries: QueryViews, image: int, row_mask: np.ndarray | None) -> Box | None:
     """A hit's object box on a late-interaction object level (search.object_box); None keeps the best cell's."""
     region = state.levels.get("region")
     views = 1 + (int(region.ends[image] - region.starts[image]) if region is not None else 0)
-    return window_box(state.levels["object"], image, queries.by_level["object"], queries.by_level["global"][0],
-                      views, row_mask)
+    box = window_box(state.levels["object"], image, queries.by_level["object"], queries.by_level["global"][0],
+                     views, row_mask)
+    return None if box is None else Box(x0=box[0], y0=box[1], x1=box[2], y1=box[3])
 
 
 class SearchEngine:
@@ -216,7 +216,7 @@ class SearchEngine:
 
     @staticmethod
     def _image_hit(state: IndexState, image: int, j: int, fused: np.ndarray, pooled: dict[str, np.ndarray],
-                   per_level: dict[str, LevelScores], object_window: tuple[int, int, int, int] | None = None) -> ImageHit:
+                   per_level: dict[str, LevelScores], object_window: Box | None = None) -> ImageHit:
         imgs = state.images
         row = imgs.rows[imgs.ids[image]]
 
@@ -237,9 +237,7 @@ class SearchEngine:
             image_id=imgs.ids[image], score=float(fused[j]), level_scores={lv: float(s[j]) for lv, s in pooled.items()},
             path=imgs.paths[image], width=int(imgs.width[image]), height=int(imgs.height[image]),
             collection=str(imgs.collection[image]), datetime=row.datetime, bounds_wgs84=row.bounds_wgs84,
-            region_box=region_box,
-            object_box=Box(x0=object_window[0], y0=object_window[1], x1=object_window[2], y1=object_window[3])
-            if object_window is not None else box("object") if "object" in per_level else None,
+            region_box=region_box, object_box=object_window or (box("object") if "object" in per_level else None),
             stac=_stac_link(row.extra))
 
     # -- public API ----------------------------------------------------------------------

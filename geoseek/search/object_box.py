@@ -40,9 +40,10 @@ def grid_shape(bbox: np.ndarray) -> tuple[int, int] | None:
     return n // cols, cols
 
 
-def windows(rows: int, cols: int) -> np.ndarray:
-    """(W, k_r * k_c) cell indices (row-major within the view) of every region window of a rows x cols grid."""
-    kr, kc = window_side(rows), window_side(cols)
+def windows(rows: int, cols: int, side: tuple[int, int] | None = None) -> np.ndarray:
+    """(W, k_r * k_c) cell indices (row-major within the view) of every k_r x k_c window of a rows x cols grid,
+    at stride 1; ``side`` (k_r, k_c), default the region loss's (``window_side`` of each grid side)."""
+    kr, kc = side or (window_side(rows), window_side(cols))
     grid = np.arange(rows * cols).reshape(rows, cols)
     return np.stack([grid[r:r + kr, c:c + kc].ravel() for r in range(rows - kr + 1) for c in range(cols - kc + 1)])
 
@@ -80,5 +81,9 @@ def window_box(level: LevelData, image: int, queries: np.ndarray, sentence: np.n
     pooled = cells[best][win].mean(axis=1)
     pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
     pick = int(np.argmax(np.where(whole[best], pooled @ sentence, -np.inf)))
-    b = bbox[best * per_view + win[pick]]
-    return int(b[:, 0].min()), int(b[:, 1].min()), int(b[:, 2].max()), int(b[:, 3].max())
+    return cells_box(bbox[best * per_view + win[pick]])
+
+
+def cells_box(bbox: np.ndarray) -> Box:
+    """The box (x0, y0, x1, y1) that (n, 4) xyxy cell boxes cover together."""
+    return int(bbox[:, 0].min()), int(bbox[:, 1].min()), int(bbox[:, 2].max()), int(bbox[:, 3].max())
