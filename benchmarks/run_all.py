@@ -6,6 +6,8 @@ Steps (each writes its JSON under benchmarks/results/; all use the shipped defau
   rsicd       the headline: the official RSICD test split (standard own-image rule), global-only and
               fused with weights tuned on RSICD val (`geoseek bench tune-fusion`), beside published
               numbers (benchmarks/published_rsicd.json); needs `build_rsicd.py BUILT/rsicd`
+  orientations  RSICD val indexes averaging 1, 2, 4 and 8 orientations per view (`geoseek index
+              --orientations N`), each tuned with `geoseek bench tune-fusion`: how the default count was chosen
   similar     `geoseek bench similar` (image->image by class) on RSICD test and on the NWPU-RESISC45
               subset's test split; needs `build_resisc.py BUILT/resisc`
   scenes      `geoseek bench scenes` on nwpu_vhr10 (small objects in large scenes): a DRIS and a
@@ -56,7 +58,7 @@ JOPLIN = DATA / "joplin_xview2"
 SCENES = [JOPLIN / "post_mosaic_3072x2048.jpg", JOPLIN / "pre_mosaic_2048x2048.jpg",
           *sorted((DATA / "dota_samples" / "images").iterdir())]
 LOCALISE_QUERIES = ["buildings", "houses destroyed by a tornado", "a road"]
-STEPS = ["rsicd", "similar", "scenes", "late", "dris", "throughput", "full_index", "recall", "caption", "localise", "speed", "engines", "stores", "switch", "scale10m", "summary"]
+STEPS = ["orientations", "rsicd", "similar", "scenes", "late", "dris", "throughput", "full_index", "recall", "caption", "localise", "speed", "engines", "stores", "switch", "scale10m", "summary"]
 
 
 def run(*args: str | Path) -> str:
@@ -119,6 +121,23 @@ def step_rsicd(work: Path, built_dir: Path) -> None:
            "index_command": "geoseek index BUILT/rsicd/dataset_rsicd.json --split test --index DIR", "index_seconds": index_seconds,
            "tuned_on_val": tuned["chosen"], **recall_rows(test, dataset, weights)}
     (RESULTS / "recall_rsicd_official_test.json").write_text(json.dumps(out, indent=2) + "\n")
+
+
+def step_orientations(work: Path, built_dir: Path) -> None:
+    """Val mR (own-image rule) and indexing time per orientation count: the choice behind the checkpoint's count."""
+    dataset = built(built_dir / "rsicd" / "dataset_rsicd.json", "build_rsicd.py")
+    rows = []
+    for n in (1, 2, 4, 8):
+        t = time.perf_counter()
+        val = fresh_index(work / f"rsicd-val-orientations{n}", dataset, "--split", "val", "--orientations", str(n))
+        seconds = round(time.perf_counter() - t, 1)
+        tuned, _ = tuned_weights(val, dataset, work / f"tune_orientations{n}.json")
+        rows.append({"orientations": n, "index_seconds": seconds, "global_only_mR": tuned["global_only"]["mR"],
+                     "tuned": tuned["chosen"]})
+    out = {"dataset": "RSICD val (official split), own-image rule", "model": "the shipped default", "rows": rows,
+           "command": "geoseek index BUILT/rsicd/dataset_rsicd.json --split val --orientations N --index DIR; "
+                      "geoseek bench tune-fusion --index DIR --dataset BUILT/rsicd/dataset_rsicd.json --split val"}
+    (RESULTS / "orientations_rsicd_val.json").write_text(json.dumps(out, indent=2) + "\n")
 
 
 def step_similar(work: Path, built_dir: Path) -> None:
@@ -242,6 +261,7 @@ def main() -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     actions = {
+        "orientations": lambda w: step_orientations(w, args.built),
         "rsicd": lambda w: step_rsicd(w, args.built),
         "similar": lambda w: step_similar(w, args.built),
         "scenes": step_scenes,

@@ -116,7 +116,7 @@ def tune_fusion(index: Path, dataset: Path, split: str = "val", step: float = 0.
     baseline = next(r for r in results if r["weights"]["global"] == 1.0)
     version = write_fusion(index, best["weights"], scored=state.version) if write else None
     return {"split": split, "chosen": best, "global_only": baseline, "grid_step": step, "grid": results,
-            "written_version": version, "match": MatchRule.IMAGE.as_json(),
+            "written_version": version, "match": MatchRule.IMAGE.as_json(), "orientations": state.manifest.model.orientations,
             "n_queries": {"t2i": len(entries), "i2t": len(image_ids)}}
 
 
@@ -151,8 +151,9 @@ def check_checkpoint(path: Path) -> dict:
     return ckpt
 
 
-def set_checkpoint_fusion(path: Path, weights: dict[str, float]) -> None:
-    """Store recommended fusion weights in a ``geoseek train`` checkpoint (atomic rewrite).
+def set_checkpoint_fusion(path: Path, weights: dict[str, float], orientations: int = 1) -> None:
+    """Store recommended fusion weights in a ``geoseek train`` checkpoint (atomic rewrite), with the orientation
+    count of the index they were tuned on: new indexes built with the file use both.
 
     The model's identity (config and weights) does not change, so indexes built with the file
     keep accepting it."""
@@ -160,4 +161,5 @@ def set_checkpoint_fusion(path: Path, weights: dict[str, float]) -> None:
 
     ckpt = check_checkpoint(path)
     ckpt["fusion"] = {k: float(v) for k, v in weights.items()}
+    ckpt["orientations"] = int(orientations)
     save_atomic(ckpt, Path(path))

@@ -86,11 +86,11 @@ def tune_fusion_cmd(
             check_checkpoint(to_checkpoint)  # before anything is published
         result = tune_fusion(index, dataset, split, step=step, engine=engine, image_dir=image_dir)
         if to_checkpoint is not None:
-            set_checkpoint_fusion(to_checkpoint, result["chosen"]["weights"])
+            set_checkpoint_fusion(to_checkpoint, result["chosen"]["weights"], result["orientations"])
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
-    summary = {k: result[k] for k in ("split", "chosen", "global_only", "written_version", "n_queries")}
+    summary = {k: result[k] for k in ("split", "chosen", "global_only", "written_version", "n_queries", "orientations")}
     typer.echo(json.dumps(summary, indent=2))
 
 

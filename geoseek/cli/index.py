@@ -39,6 +39,9 @@ def index(
     asset: Annotated[Optional[str], typer.Option("--asset", help="The asset of each STAC Item to index (default: "
                                                  "'visual', else one with red, green and blue bands, else three one-band "
                                                  "assets red, green, blue stacked), or three assets R,G,B to stack.")] = None,
+    orientations: Annotated[Optional[int], typer.Option("--orientations", help="Orientations of each view the image tower "
+                                                        "averages: 1, 2, 4 (quarter turns) or 8 (and mirrored); default: the "
+                                                        "index's own, else what the model recommends.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Index images at global, region and object scale into DIR (adds only new images)."""
@@ -48,8 +51,12 @@ def index(
     from geoseek.schemas import DRISParams
     from geoseek.schemas.jobs import IndexJob
 
+    from geoseek.models.orientations import ORIENTATION_COUNTS
+
     if engine not in ("local", "ray"):
         fail(f"--engine must be 'local' or 'ray'; got '{engine}'")
+    if orientations is not None and orientations not in ORIENTATION_COUNTS:
+        fail(f"--orientations must be one of {', '.join(map(str, ORIENTATION_COUNTS))}; got {orientations}")
     with user_errors(catalog):
         dris = None
         if uniform or dris_threshold is not None or dris_budget is not None:
@@ -59,7 +66,7 @@ def index(
         job = IndexJob(sources=[as_source(s) for s in src], index=index, model=model, levels=comma_list(levels), batch_size=batch_size, device=device,
                        shard_size=shard_size, catalog_url=catalog, dris=dris, mosaic=mosaic, workers=workers,
                        progress=not quiet, splits=comma_list(split), wait_s=wait, engine=engine, ray_address=ray_address,
-                       image_dir=image_dir, bands=bands, asset=asset)
+                       image_dir=image_dir, bands=bands, asset=asset, orientations=orientations)
         report = run_job(job)
     typer.echo(
         f"indexed {report.new_images} new image(s) ({report.views} vectors) in {report.seconds:.1f}s; "
@@ -84,7 +91,8 @@ def info(
         return
     typer.echo(f"index     {data.index}  (version {data.version}; versions: {', '.join(data.versions) or '-'})")
     if data.model:
-        typer.echo(f"model     {data.model['id']}  dim {data.model['dim']}, input {data.model['image_size']} px")
+        typer.echo(f"model     {data.model['id']}  dim {data.model['dim']}, input {data.model['image_size']} px, "
+                   f"{data.model.get('orientations', 1)} orientation(s) averaged")
     typer.echo(f"images    {data.images:,}    captions {data.captions:,}")
     typer.echo("views     " + "   ".join(f"{k} {v:,}" for k, v in data.views.items()))
     if data.pending_images:

@@ -97,7 +97,7 @@ class RayEngine:
 
         s = self.settings
         for e in ray_embedded(todo, model=s.model, device=self.device, levels=s.levels, dris=s.dris, objects=s.objects, bands=s.bands,
-                              batch_size=self.batch_size, address=self.address, skipped=skipped):
+                              orientations=s.orientations, batch_size=self.batch_size, address=self.address, skipped=skipped):
             yield [e]
 
 

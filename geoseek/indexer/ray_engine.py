@@ -28,10 +28,10 @@ class EmbedActor:
     """A Ray Data mapper: the model is loaded once per actor; each call embeds one batch of images."""
 
     def __init__(self, model: str, device: str, levels: list[str], dris: str, objects: str, batch_size: int | None,
-                 bands: str | None = None) -> None:
+                 bands: str | None = None, orientations: int = 1) -> None:
         from geoseek.models import load_encoder
 
-        self.encoder = load_encoder(model, device=device, batch_size=batch_size)
+        self.encoder = load_encoder(model, device=device, batch_size=batch_size, orientations=orientations)
         self.embedder = ViewEmbedder(self.encoder, levels, ObjectParams.model_validate_json(objects))
         self.dris = DRISParams.model_validate_json(dris)
         self.regions = "region" in levels
@@ -67,7 +67,7 @@ class EmbedActor:
 
 def ray_embedded(todo: list[tuple[SourceItem, str]], *, model: str, device: str, levels: list[str], dris: DRISParams,
                  objects: ObjectParams, batch_size: int | None, address: str | None = None, bands: str | None = None,
-                 skipped: list[SkippedInput]) -> Iterator[EmbeddedImage]:
+                 orientations: int = 1, skipped: list[SkippedInput]) -> Iterator[EmbeddedImage]:
     """Embedded images of ``todo`` in input order, computed on Ray; unreadable inputs go to ``skipped``.
 
     ``address``: a Ray cluster ("auto" joins the running one); None starts a local Ray when none is running.
@@ -87,7 +87,7 @@ def ray_embedded(todo: list[tuple[SourceItem, str]], *, model: str, device: str,
                         num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1,
                         fn_constructor_kwargs={"model": model, "device": actor_device, "levels": list(levels),
                                                "dris": dris.model_dump_json(), "objects": objects.model_dump_json(),
-                                               "batch_size": batch_size, "bands": bands})
+                                               "batch_size": batch_size, "bands": bands, "orientations": orientations})
     for (item, _), row in zip(todo, ds.iter_rows()):
         if row["skipped"]:
             skipped.append(SkippedInput(path=item.display_path, reason=row["skipped"]))

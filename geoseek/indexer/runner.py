@@ -80,13 +80,15 @@ def resolve_settings(stored: IndexSettings | None, job: IndexJob) -> IndexSettin
     except ValueError as exc:
         raise IndexSettingsError(str(exc)) from None
     chosen = IndexSettings(model=job.model or base.model, levels=levels, dris=job.dris or base.dris,
-                           objects=job.objects or base.objects, bands=job.bands or base.bands)
+                           objects=job.objects or base.objects, orientations=job.orientations or base.orientations,
+                           bands=job.bands or base.bands)
     if stored is None:
         return chosen
     # The model is checked by what it loads (id and checksum), not by how it was spelled.
     for name, now, then in (("--levels", chosen.levels, stored.levels),
                             ("DRIS parameters", chosen.dris.model_dump(), stored.dris.model_dump()),
-                            ("object parameters", chosen.objects.model_dump(), stored.objects.model_dump())):
+                            ("object parameters", chosen.objects.model_dump(), stored.objects.model_dump()),
+                            ("--orientations", chosen.orientations, stored.orientations)):
         if now != then:
             raise IndexSettingsError(f"this index was built with {name} = {then}; got {now}. Index into a new directory instead.")
     return chosen
@@ -241,11 +243,17 @@ def run_job(job: IndexJob, encoder: Encoder | None = None) -> IndexReport:
         hashed = _hash_items(items, catalog.known_file_ids(), job.progress)
         todo, already = hashed.new, hashed.already
         skipped += hashed.skipped
+        # Orientations asked for now, else the index's own; a new index without either takes the model's recommendation.
+        wanted = job.orientations or (stored.orientations if stored else None)
         if encoder is None:
-            encoder = load_encoder(settings.model, device=job.device, batch_size=job.batch_size)
+            encoder = load_encoder(settings.model, device=job.device, batch_size=job.batch_size, orientations=wanted)
+        elif wanted:
+            encoder = encoder.oriented(wanted)
         check_model(stored, settings, encoder)
-        settings = settings.model_copy(update={"model_id": encoder.id, "model_checksum": encoder.checksum})
-        info = ModelInfo(spec=settings.model, id=encoder.id, dim=encoder.dim, image_size=encoder.image_size, checksum=encoder.checksum)
+        settings = settings.model_copy(update={"model_id": encoder.id, "model_checksum": encoder.checksum,
+                                               "orientations": encoder.orientations})
+        info = ModelInfo(spec=settings.model, id=encoder.id, dim=encoder.dim, image_size=encoder.image_size,
+                         checksum=encoder.checksum, orientations=encoder.orientations)
         log.info("%d new image(s), %d already indexed, %d skipped so far", len(todo), already, len(skipped))
         buffer = ShardBuffer(idx, catalog, encoder, time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(2),
                              {"settings": settings.model_dump_json()})

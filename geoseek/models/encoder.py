@@ -1,6 +1,7 @@
 """The Encoder: one loaded CLIP-style model behind a small numpy API."""
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable, Sequence
 
@@ -10,6 +11,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from geoseek.models.dense import forward_with_dense
+from geoseek.models.orientations import averaged_forward, averaged_pooled, orientation_group
 from geoseek.models.text import caption_bank, pad_token_id, stopword_ids
 from geoseek.schemas.levels import LevelWeights
 
@@ -44,7 +46,8 @@ class Encoder:
     """Encodes images, dense patch grids and texts into one L2-normalised float32 space.
 
     Images are resized (squashed, bicubic) to ``image_size`` x ``image_size``: views are
-    already cropped by the planner, so no centre crop throws content away.
+    already cropped by the planner, so no centre crop throws content away. Image vectors and grids
+    are averaged over ``orientations`` turns of each image (``geoseek.models.orientations``; 1: none).
     """
 
     def __init__(
@@ -58,6 +61,8 @@ class Encoder:
         device: str = "auto",
         batch_size: int | None = None,
         recommended_fusion: LevelWeights | None = None,
+        orientations: int = 1,
+        recommended_orientations: int = 1,
     ) -> None:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
@@ -68,6 +73,10 @@ class Encoder:
         self.batch_size = batch_size or default_batch_size(self.device)
         # The level weights a trained checkpoint recommends for new indexes, or None.
         self.recommended_fusion = recommended_fusion
+        orientation_group(orientations)  # a bad count fails here, not at the first image
+        self.orientations = orientations
+        # The orientation count the checkpoint's fusion was tuned with (what new indexes use when none is asked for).
+        self.recommended_orientations = recommended_orientations
         # The tokenizer's stop-word ids, found once here: not lazily, as concurrent requests would share the tokenizer.
         self._stops = stopword_ids(tokenizer, pad_token_id(model))
         size = model.visual.image_size
@@ -78,6 +87,15 @@ class Encoder:
         with torch.no_grad():
             probe = self.model.encode_text(self.tokenizer(["probe"]).to(self.device))
         self.dim = int(probe.shape[-1])
+
+    def oriented(self, orientations: int) -> Encoder:
+        """This encoder (same model in memory) averaging over ``orientations`` instead; self when already so."""
+        if orientations == self.orientations:
+            return self
+        orientation_group(orientations)
+        other = copy.copy(self)
+        other.orientations = orientations
+        return other
 
     def pixels(self, images: Sequence[Image.Image]) -> torch.Tensor:
         """Images -> normalised pixel tensor (N, 3, S, S) on CPU."""
@@ -92,9 +110,9 @@ class Encoder:
         pooled_out, dense_out = [], []
         for start in range(0, len(images), self.batch_size):
             px = self.pixels(images[start : start + self.batch_size]).to(self.device)
-            pooled, dense = forward_with_dense(self.model.visual, px)
-            pooled_out.append(F.normalize(pooled.float(), dim=-1).cpu().numpy())
-            dense_out.append(F.normalize(dense.float(), dim=-1).cpu().numpy())
+            pooled, dense = averaged_forward(lambda x: forward_with_dense(self.model.visual, x), px, self.orientations)
+            pooled_out.append(pooled.cpu().numpy())
+            dense_out.append(dense.cpu().numpy())
         if not pooled_out:
             return np.zeros((0, self.dim), np.float32), np.zeros((0, 1, 1, self.dim), np.float32)
         return np.concatenate(pooled_out), np.concatenate(dense_out)
@@ -105,7 +123,7 @@ class Encoder:
         out = []
         for start in range(0, len(images), self.batch_size):
             px = self.pixels(images[start : start + self.batch_size]).to(self.device)
-            out.append(F.normalize(self.model.encode_image(px).float(), dim=-1).cpu().numpy())
+            out.append(averaged_pooled(self.model.encode_image, px, self.orientations).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
 
     def encode_dense(self, images: Sequence[Image.Image]) -> np.ndarray:

@@ -18,6 +18,7 @@ from open_clip.model import CLIP, CustomTextCLIP
 
 from geoseek.models.checkpoints import load_checkpoint
 from geoseek.models.encoder import Encoder
+from geoseek.models.orientations import orientation_group
 from geoseek.models.specs import (
     NAMED_CHECKPOINTS,
     ModelSpec,
@@ -169,29 +170,37 @@ class LoadedModel:
     checksum: str | None
     # Level weights tuned for this model on a val split (geoseek bench tune-fusion --to-checkpoint), or None.
     recommended_fusion: LevelWeights | None = None
+    # The orientation count (geoseek.models.orientations) that fusion was tuned with; 1 where none is stored.
+    recommended_orientations: int = 1
 
 
 def _fusion_of(ckpt: dict[str, Any]) -> LevelWeights | None:
     return LevelWeights.from_mapping(ckpt["fusion"]) if ckpt.get("fusion") else None
 
 
+def _orientations_of(ckpt: dict[str, Any]) -> int:
+    count = int(ckpt.get("orientations", 1))
+    orientation_group(count)  # a hand-edited checkpoint with a bad count fails when loaded
+    return count
+
+
 def _load_default(random_init: bool = False) -> LoadedModel:
     cfg = default_config()
     model = build_from_config(cfg)
     weights = default_weights_path()
-    fusion = None
+    fusion, orientations = None, 1
     if weights.is_file() and not random_init:
         model, ckpt = load_geoseek_checkpoint(weights)
         checksum = checkpoint_sha256(ckpt)
         model_id = f"geoseek-default@{checksum[:12]}"
-        fusion = _fusion_of(ckpt)
+        fusion, orientations = _fusion_of(ckpt), _orientations_of(ckpt)
     else:
         checksum = params_sha256(model)
         model_id = f"geoseek-default@random-init-seed{INIT_SEED}"
         if not random_init:
             log.warning("no trained default weights shipped; the default image tower is random-initialised")
     lock_text(model)
-    return LoadedModel(model, tokenizer_for_config(cfg), model_id, checksum, fusion)
+    return LoadedModel(model, tokenizer_for_config(cfg), model_id, checksum, fusion, orientations)
 
 
 def _load_open_clip(name: str, pretrained: str | None) -> tuple[torch.nn.Module, Any]:
@@ -247,7 +256,7 @@ def _load_model(s: ModelSpec) -> LoadedModel:
             lock_text(model)
         checksum = checkpoint_sha256(ckpt)
         return LoadedModel(model, tokenizer_for_config(ckpt["model_cfg"]), f"{Path(s.path).name}@{checksum[:12]}", checksum,
-                           _fusion_of(ckpt))
+                           _fusion_of(ckpt), _orientations_of(ckpt))
     model, tok = _load_open_clip(s.arch, s.pretrained)
     if s.pretrained and Path(s.pretrained).expanduser().is_file():
         return LoadedModel(model, tok, s.raw, file_sha256(Path(s.pretrained).expanduser()))
@@ -273,10 +282,13 @@ def model_config_for(spec: str | ModelSpec) -> dict[str, Any]:
     return copy.deepcopy(cfg)
 
 
-def load_encoder(spec: str = "geoseek-default", *, device: str = "auto", batch_size: int | None = None) -> Encoder:
+def load_encoder(spec: str = "geoseek-default", *, device: str = "auto", batch_size: int | None = None,
+                 orientations: int | None = None) -> Encoder:
     """A spec string -> Encoder (eval mode, on CUDA when ``device='auto'`` and a GPU exists; ``batch_size`` None:
-    ``default_batch_size`` of the device)."""
+    ``default_batch_size`` of the device; ``orientations`` None: the count the checkpoint recommends, else 1)."""
     loaded = load_model(spec)
     log.info("loaded model %s", loaded.id)
     return Encoder(loaded.model, loaded.tokenizer, spec=spec, model_id=loaded.id, checksum=loaded.checksum, device=device,
-                   batch_size=batch_size, recommended_fusion=loaded.recommended_fusion)
+                   batch_size=batch_size, recommended_fusion=loaded.recommended_fusion,
+                   orientations=orientations or loaded.recommended_orientations,
+                   recommended_orientations=loaded.recommended_orientations)

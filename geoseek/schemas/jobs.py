@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from geoseek.schemas.levels import LEVELS, Level
-from geoseek.schemas.manifest import DRISParams, ObjectParams
+from geoseek.schemas.manifest import DRISParams, ObjectParams, Orientations
 from geoseek.schemas.sources import as_source
 
 FLAT_MAX = 100_000  # exact search stays under ~10 ms per query below this on 2 CPU cores
@@ -30,6 +30,7 @@ class IndexJob(BaseModel):
     levels: list[str] | None = None  # checked by the indexer (parse_levels), which names the option in its error
     dris: DRISParams | None = None
     objects: ObjectParams | None = None
+    orientations: Orientations | None = Field(None, description="orientations averaged per view (None: the model's recommendation)")
     batch_size: int | None = Field(None, ge=1, description="views per encoder batch (None: 64 on a GPU, 16 on a CPU)")
     device: str = "auto"
     shard_size: int = Field(512, ge=1, description="images per Parquet shard (the resume unit)")
@@ -59,5 +60,7 @@ class IndexSettings(BaseModel):
     # New indexes store dense-grid cells (what the object loss trains); settings stored without the field
     # (indexes from before cells) read as segments, which is what they hold.
     objects: ObjectParams = Field(default_factory=lambda: ObjectParams(views="cells"))
+    # Settings stored without the field (indexes from before orientation averaging) read as 1, what they hold.
+    orientations: Orientations = 1
     # Not checked against later runs: each image records the Display it was read with (catalog extra["display"]).
     bands: str | None = None

@@ -31,6 +31,9 @@ class DRISParams(BaseModel):
 
 
 ObjectKind = Literal["cells", "segments"]
+# How many orientations of each view the image tower averages (geoseek.models.orientations): 1 upright only,
+# 2 also upside down, 4 the four quarter turns, 8 those and their mirror images.
+Orientations = Literal[1, 2, 4, 8]
 
 
 class ObjectParams(BaseModel):
@@ -54,6 +57,9 @@ class ModelInfo(BaseModel):
     dim: int
     image_size: int
     checksum: str | None = None
+    # Image vectors (indexed views and image queries alike) average this many orientations; manifests from
+    # before the field read as 1, which is what they hold.
+    orientations: Orientations = 1
 
 
 class ViewCounts(BaseModel):

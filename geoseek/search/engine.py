@@ -168,12 +168,16 @@ class SearchEngine:
 
     @property
     def encoder(self) -> Encoder:
+        model = self._state.manifest.model
         if self._encoder is None:
             with self._model_lock:
                 if self._encoder is None:
-                    self._encoder = load_encoder(self._state.manifest.model.spec, device=self._device)
-        if self._encoder.id != self._state.manifest.model.id:
-            raise QueryError(f"index was built with {self._state.manifest.model.id}, engine encoder is {self._encoder.id}")
+                    self._encoder = load_encoder(model.spec, device=self._device, orientations=model.orientations)
+        if self._encoder.id != model.id:
+            raise QueryError(f"index was built with {model.id}, engine encoder is {self._encoder.id}")
+        # Image queries are encoded as the index's views were (same orientation averaging).
+        if self._encoder.orientations != model.orientations:
+            self._encoder = self._encoder.oriented(model.orientations)
         return self._encoder
 
     # -- shared core ---------------------------------------------------------------------

@@ -167,3 +167,40 @@ def test_version_switch_is_atomic_and_old_versions_pruned(tmp_path, tiny_vit_con
     assert len(idx.list_versions()) == KEEP_VERSIONS
     assert not list((index / "versions").glob(".*"))
     assert json.loads((idx.version_path(idx.current()) / "manifest.json").read_text())["images"] == len(files)
+
+
+def _turned_bytes(path) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.open(path).convert("RGB").transpose(Image.Transpose.ROTATE_90).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_orientations_are_an_index_setting_that_image_queries_follow(tmp_path):
+    from geoseek.search import SearchEngine
+
+    model = "geoseek-default"  # trained: a random-init tiny tower is nearly the same vector for every turn anyway
+    src = tmp_path / "src"
+    paths = copy_good(src, 3)
+    four, one = tmp_path / "four", tmp_path / "one"
+    _index([src], four, model, orientations=4)
+    _index([src], one, model, orientations=1)
+    assert IndexDir(four).manifest().model.orientations == 4 and IndexDir(one).manifest().model.orientations == 1
+    assert index_info(four).model["orientations"] == 4
+    # An upload of an indexed image turned by 90 degrees: averaged over the four turns, query and index agree.
+    turned = _turned_bytes(paths[1])
+    scores = {}
+    for name, ix in (("four", four), ("one", one)):
+        hit = SearchEngine(ix, device="cpu").search_image(turned, k=1, levels=["global"]).results[0]
+        assert hit.path.endswith(paths[1].name), name
+        scores[name] = hit.score
+    assert scores["four"] == pytest.approx(1.0, abs=2e-3) and scores["one"] < scores["four"] - 1e-3
+    # Later runs keep the index's count, and refuse another one before writing anything.
+    with pytest.raises(IndexSettingsError, match=r"--orientations = 4; got 2\. Index into a new directory"):
+        _index([src], four, model, orientations=2)
+    copy_good(src, 4)
+    report = _index([src], four, model)
+    assert report.new_images == 1 and IndexDir(four).manifest().model.orientations == 4

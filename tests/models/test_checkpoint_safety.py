@@ -109,8 +109,20 @@ def test_a_trained_checkpoint_needs_no_allow_list_and_rebuilds_the_same_model(sp
     assert model_config_for(str(out / "best.pt")) == trainer.model_cfg
     state = load_training_state(out / "last.pt")  # what --resume reads
     assert state["train"]["epoch"] == 0 and type(state["train"]["torch"]) is str
-    set_checkpoint_fusion(out / "best.pt", {"global": 0.5, "region": 0.25, "object": 0.25})  # reads and rewrites it
-    assert load_checkpoint(out / "best.pt")["fusion"] == {"global": 0.5, "region": 0.25, "object": 0.25}
+    before = load_model(str(out / "best.pt"))
+    assert (before.recommended_fusion, before.recommended_orientations) == (None, 1)
+    # Reads and rewrites it: the weights with the orientation count of the index they were tuned on.
+    set_checkpoint_fusion(out / "best.pt", {"global": 0.5, "region": 0.25, "object": 0.25}, orientations=4)
+    ckpt = load_checkpoint(out / "best.pt")
+    assert ckpt["fusion"] == {"global": 0.5, "region": 0.25, "object": 0.25} and ckpt["orientations"] == 4
+    after = load_model(str(out / "best.pt"))
+    assert after.id == before.id and after.recommended_orientations == 4  # metadata, not the model's identity
+    assert load_encoder(str(out / "best.pt"), device="cpu").orientations == 4  # what new indexes use ...
+    assert load_encoder(str(out / "best.pt"), device="cpu", orientations=2).orientations == 2  # ... unless asked
+    ckpt["orientations"] = 3
+    torch.save(ckpt, out / "bad.pt")
+    with pytest.raises(ModelSpecError, match="orientations must be one of 1, 2, 4, 8; got 3"):
+        load_model(str(out / "bad.pt"))
 
 
 def test_the_shipped_default_checkpoint_still_loads():
