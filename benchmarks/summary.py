@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from summary_eval import cells_sections, rsicd_official_section, scenes_section, similar_section
+from summary_eval import cells_sections, orientations_section, rsicd_official_section, scenes_section, similar_section
 from summary_plots import CONTROL_QUERIES, RESULTS, plots
 from summary_scale import scale_10m_section
 from summary_tables import RECALL_HEADER, ratio, recall_row, table, weights_str
@@ -338,6 +338,7 @@ def main() -> int:
     out += headline(official, rec, cap, sp, sp_scenes, loc, load("scenes_nwpu_vhr10.json"), load("similar.json"))
     if official:
         rsicd_official_section(official, json.loads((ROOT / "benchmarks" / "published_rsicd.json").read_text()), out, worse)
+        orientations_section(load("orientations_rsicd_val.json"), out)
     else:
         missing.append("recall_rsicd_official_test.json")
     sc = load("scenes_nwpu_vhr10.json")

@@ -36,6 +36,19 @@ def rsicd_official_section(rec: dict, published: dict, out: list[str], worse: li
                       + ", ".join(beaten) + ".")
 
 
+def orientations_section(ori: dict | None, out: list[str]) -> None:
+    """How many orientations each view averages (run_all step ``orientations``): RSICD val per count."""
+    if not ori:
+        return
+    rows = [[r["orientations"], f"{r['global_only_mR']:.2f}", f"{r['tuned']['mR']:.2f}", weights_str(r["tuned"]["weights"]),
+             f"{r['index_seconds']:.1f}"] for r in ori["rows"]]
+    out += ["### Orientations averaged per view (results/orientations_rsicd_val.json)", "",
+            f"{ori['dataset']}, {ori['model']} model; per count: `{ori['command']}`. The index time includes "
+            "starting the CLI and loading the model.", "",
+            table(["orientations", "val mR, global-only", "val mR, tuned fusion", "tuned weights", "index s (1,094 images)"],
+                  rows), ""]
+
+
 def scenes_section(sc: dict, out: list[str], worse: list[str]) -> None:
     """Small objects in large scenes (``geoseek bench scenes``): scene mAP and box localisation per configuration."""
     ds = sc["dataset"]
