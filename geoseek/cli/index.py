@@ -48,15 +48,17 @@ def index(
     setup_logging(not quiet)
     from geoseek.datasets.remote import as_source
     from geoseek.indexer import run_job
+    from geoseek.models.orientations import orientation_group
     from geoseek.schemas import DRISParams
     from geoseek.schemas.jobs import IndexJob
 
-    from geoseek.models.orientations import ORIENTATION_COUNTS
-
     if engine not in ("local", "ray"):
         fail(f"--engine must be 'local' or 'ray'; got '{engine}'")
-    if orientations is not None and orientations not in ORIENTATION_COUNTS:
-        fail(f"--orientations must be one of {', '.join(map(str, ORIENTATION_COUNTS))}; got {orientations}")
+    if orientations is not None:
+        try:
+            orientation_group(orientations)
+        except ValueError as exc:
+            fail(f"--{exc}")
     with user_errors(catalog):
         dris = None
         if uniform or dris_threshold is not None or dris_budget is not None:

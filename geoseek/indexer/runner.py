@@ -244,7 +244,7 @@ def run_job(job: IndexJob, encoder: Encoder | None = None) -> IndexReport:
         todo, already = hashed.new, hashed.already
         skipped += hashed.skipped
         # Orientations asked for now, else the index's own; a new index without either takes the model's recommendation.
-        wanted = job.orientations or (stored.orientations if stored else None)
+        wanted = settings.orientations if job.orientations or stored else None
         if encoder is None:
             encoder = load_encoder(settings.model, device=job.device, batch_size=job.batch_size, orientations=wanted)
         elif wanted:

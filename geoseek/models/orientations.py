@@ -48,6 +48,11 @@ def unorient_grid(grid: torch.Tensor, turns: int, mirrored: bool) -> torch.Tenso
     return torch.rot90(out, -turns, dims=(1, 2)) if turns % 4 else out
 
 
+def _unit_mean(vectors: list[torch.Tensor]) -> torch.Tensor:
+    """The normalised mean of unit vectors (last axis), every one weighing the same."""
+    return F.normalize(torch.stack(vectors).sum(dim=0), dim=-1)
+
+
 def averaged_forward(forward: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], pixels: torch.Tensor,
                      count: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``forward`` (pixels -> pooled (N, D), dense (N, h, w, D)) averaged over ``count`` orientations.
@@ -55,23 +60,15 @@ def averaged_forward(forward: Callable[[torch.Tensor], tuple[torch.Tensor, torch
     Each orientation's outputs are L2-normalised before the mean and the mean is normalised again, so
     every orientation weighs the same. Returns float32 pooled (N, D) and dense (N, h, w, D), unit length.
     """
-    pooled_sum: torch.Tensor | None = None
-    dense_sum: torch.Tensor | None = None
+    pooled_all, dense_all = [], []
     for turns, mirrored in orientation_group(count):
         pooled, dense = forward(orient(pixels, turns, mirrored))
-        pooled = F.normalize(pooled.float(), dim=-1)
-        dense = unorient_grid(F.normalize(dense.float(), dim=-1), turns, mirrored)
-        pooled_sum = pooled if pooled_sum is None else pooled_sum + pooled
-        dense_sum = dense if dense_sum is None else dense_sum + dense
-    assert pooled_sum is not None and dense_sum is not None
-    return F.normalize(pooled_sum, dim=-1), F.normalize(dense_sum, dim=-1)
+        pooled_all.append(F.normalize(pooled.float(), dim=-1))
+        dense_all.append(unorient_grid(F.normalize(dense.float(), dim=-1), turns, mirrored))
+    return _unit_mean(pooled_all), _unit_mean(dense_all)
 
 
 def averaged_pooled(encode: Callable[[torch.Tensor], torch.Tensor], pixels: torch.Tensor, count: int) -> torch.Tensor:
     """``encode`` (pixels -> (N, D)) averaged over ``count`` orientations as ``averaged_forward`` does; (N, D) float32."""
-    total: torch.Tensor | None = None
-    for turns, mirrored in orientation_group(count):
-        v = F.normalize(encode(orient(pixels, turns, mirrored)).float(), dim=-1)
-        total = v if total is None else total + v
-    assert total is not None
-    return F.normalize(total, dim=-1)
+    return _unit_mean([F.normalize(encode(orient(pixels, turns, mirrored)).float(), dim=-1)
+                       for turns, mirrored in orientation_group(count)])
