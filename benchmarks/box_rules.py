@@ -122,7 +122,7 @@ def main() -> None:
         table.setdefault(name, {})[part] = {"n": len(a), "contains": round(a[:, 0].mean(), 4),
                                             "area_share": round(a[:, 1].mean(), 4), "chance_contains": round(a[:, 2].mean(), 4)}
     eligible = {n: t["select"]["contains"] for n, t in table.items() if t["select"]["area_share"] <= AREA_MAX}
-    out = {"index": str(args.index), "model": st.manifest.model.id, "weights": st.manifest.fusion.normalised(list(st.manifest.levels)),
+    out = {"index": str(args.index), "model": st.manifest.model.id, "weights": st.manifest.fusion.text_to_image.normalised(list(st.manifest.levels)),
            "top": TOP, "draws": DRAWS, "area_max": AREA_MAX, "split": "sha256(image_id) even: select, odd: check",
            "chosen_on_select": max(eligible, key=eligible.get), "implemented": CHOSEN,
            "engine_boxes_equal_implemented": f"{agree} of {len(scored[(CHOSEN, 'all')])}", "rules": table}

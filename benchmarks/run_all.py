@@ -104,10 +104,17 @@ def recall_rows(index: Path, dataset: Path, weights: str) -> dict:
             "lenient_global_only": json.loads(geoseek(*base, "--levels", "global", "--match", "caption"))}
 
 
+def weights_spec(weights: dict) -> str:
+    """A tune-fusion result's weights as a benchmark's ``--weights`` value: one triple (results from before directions)
+    or one per direction."""
+    if "global" in weights:
+        return ",".join(str(weights[k]) for k in ("global", "region", "object"))
+    return ";".join(f"{d}=" + ",".join(str(w[k]) for k in ("global", "region", "object")) for d, w in weights.items())
+
+
 def tuned_weights(index: Path, dataset: Path, out: Path) -> tuple[dict, str]:
     tuned = json.loads(geoseek("bench", "tune-fusion", "--index", index, "--dataset", dataset, "--split", "val", "--out", out))
-    w = tuned["chosen"]["weights"]
-    return tuned, ",".join(str(w[k]) for k in ("global", "region", "object"))
+    return tuned, weights_spec(tuned["chosen"]["weights"])
 
 
 def step_rsicd(work: Path, built_dir: Path) -> None:
@@ -207,8 +214,7 @@ def step_recall(work: Path) -> None:
 
 def step_caption(work: Path) -> None:
     train = fresh_index(work / "train", RSICD, "--split", "train")
-    tuned = json.loads((RESULTS / "tune_fusion_rsicd_aid150_val.json").read_text())["chosen"]["weights"]
-    weights = ",".join(str(tuned[k]) for k in ("global", "region", "object"))
+    weights = weights_spec(json.loads((RESULTS / "tune_fusion_rsicd_aid150_val.json").read_text())["chosen"]["weights"])
     base = ["bench", "caption", "--index", train, "--dataset", RSICD, "--split", "test", "-q"]
     out = {"global_only": json.loads(geoseek(*base, "--levels", "global")),
            "fused_tuned": json.loads(geoseek(*base, "--weights", weights)),

@@ -207,7 +207,7 @@ def serve(root: Path, qfile: Path, out: Path) -> None:
                                          "p95": round(float(np.percentile(times, 95)), 2)}
             top[name] = ids
     res["rss_after_queries_mb"] = _status()
-    res["weights"] = engine.state().manifest.fusion.normalised(["global", "region", "object"])
+    res["weights"] = engine.state().manifest.fusion.text_to_image.normalised(["global", "region", "object"])
     out.write_text(json.dumps({"serve": res, "top10": top}))
 
 
@@ -275,7 +275,7 @@ def tune(root: Path, n_queries: int, efs: tuple[int, ...] = (128, 256, 512),
 
     q = queries(root, n_queries, TUNE_SEED)
     engine = SearchEngine(root, device="cpu")
-    exact = exact_top10(root, q, engine.state().manifest.fusion.normalised(list(PER_IMAGE)))
+    exact = exact_top10(root, q, engine.state().manifest.fusion.text_to_image.normalised(list(PER_IMAGE)))
     chosen, detect = cand.REFINE_FACTOR, cand.approximate_scores
     rows = []
     for ef in efs:

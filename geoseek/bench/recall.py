@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from geoseek.datasets.sources import SourceItem, content_ids, discover
 from geoseek.metrics import KS, mean_recall, recall_at_k
-from geoseek.schemas import LevelWeights
+from geoseek.schemas import FusionWeights
 from geoseek.schemas.bench import MatchRule
 from geoseek.schemas.errors import BenchError  # noqa: F401 - raised here, re-exported
 from geoseek.search.engine import SearchEngine
@@ -87,10 +87,11 @@ def _check_captions(engine: SearchEngine, entries: list[tuple[str, str]], split:
 
 
 def recall_benchmark(index: Path, dataset: Path, split: str = "test", levels: list[str] | None = None,
-                     weights: LevelWeights | None = None, refine: bool = False, engine: SearchEngine | None = None,
+                     weights: FusionWeights | None = None, refine: bool = False, engine: SearchEngine | None = None,
                      progress: bool = True, match: MatchRule = MatchRule.IMAGE, image_dir: Path | None = None) -> dict:
     """Run both directions over the split; returns the JSON-ready result (percentages).
 
+    ``weights``: each direction's level weights (None: the index manifest's for each direction).
     ``match`` decides the text->image relevance (see the module docstring); the default is the
     standard own-image rule. ``image_dir``: the dataset's image folder, as for `geoseek index --image-dir`.
     """
@@ -108,24 +109,28 @@ def recall_benchmark(index: Path, dataset: Path, split: str = "test", levels: li
     ranked: dict[str, list[str]] = {}  # a repeated string is searched once: the engine is deterministic
     used = None
     for text in tqdm(texts, desc="text->image", disable=not progress, leave=False):
-        used = engine.search_text_vector(vecs[text], k=k, levels=levels, weights=weights, refine=refine)
+        used = engine.search_text_vector(vecs[text], k=k, levels=levels, weights=weights and weights.text_to_image,
+                                         refine=refine)
         ranked[text] = [hit.image_id for hit in used.results]
     rel_t2i = []
     for text, own in entries:
         correct = {own} if match is MatchRule.IMAGE else carriers[text]
         row = [iid in correct for iid in ranked[text]]
         rel_t2i.append(row + [False] * (k - len(row)))
-    rel_i2t = []
+    rel_i2t, used_i2t = [], None
     captioned = list(dict.fromkeys(iid for _, iid in entries))  # an image without captions can never hit
     for iid in tqdm(captioned, desc="image->text", disable=not progress, leave=False):
-        resp = engine.search_image(iid, target="texts", k=k, levels=levels, weights=weights, distinct=False)
-        row = [hit.image_id == iid for hit in resp.results]
+        used_i2t = engine.search_image(iid, target="texts", k=k, levels=levels, weights=weights and weights.image_to_text,
+                                       distinct=False)
+        row = [hit.image_id == iid for hit in used_i2t.results]
         rel_i2t.append(row + [False] * (k - len(row)))
     t2i, i2t = recall_at_k(np.array(rel_t2i)), recall_at_k(np.array(rel_i2t))
     state = engine.state()
     return {
         "t2i": t2i, "i2t": i2t, "mR": mean_recall(t2i, i2t), "match": match.as_json(),
-        "levels": used.levels if used else levels, "weights": used.weights if used else None, "refine": refine,
+        "levels": used.levels if used else levels, "refine": refine,
+        # The normalised weights each direction used (the request's, else the manifest's for that direction).
+        "weights": used.weights if used else None, "weights_i2t": used_i2t.weights if used_i2t else None,
         "n_queries": {"t2i": len(entries), "i2t": len(captioned)}, "gallery_images": len(state.images.ids),
         "split": split, "dataset": str(dataset), "index": str(index), "index_version": state.version,
         "model": state.manifest.model.id, "seconds": round(time.perf_counter() - started, 1),

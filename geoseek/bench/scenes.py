@@ -220,7 +220,7 @@ def scenes_benchmark(engines: dict[str, SearchEngine], coco: Path, images: Path 
                 skipped[name] = f"the index has no {','.join(missing)} level"
                 continue
             log.info("%s: %s", label, name)
-            used, why = config_weights(state.manifest.fusion, levels)
+            used, why = config_weights(state.manifest.fusion.text_to_image, levels)
             if weights is not None and len(levels) == 3:
                 used, why = weights, "weights given with --weights instead of the manifest's"
             runs[name] = {**run_config(engine, scenes, queries, levels, refine, used, top, draws, seed, progress),

@@ -9,11 +9,11 @@ import typer
 
 from geoseek.cli.common import (
     DeviceOpt,
+    FusionOpt,
     LevelsOpt,
-    WeightsOpt,
     comma_list,
     open_engine,
-    parse_weights,
+    parse_fusion,
     setup_logging,
     user_errors,
 )
@@ -35,7 +35,7 @@ def recall(
     dataset: DatasetOpt,
     split: Annotated[str, typer.Option(help="Split to score.")] = "test",
     levels: LevelsOpt = None,
-    weights: WeightsOpt = None,
+    weights: FusionOpt = None,
     refine: Annotated[bool, typer.Option("--refine", help="Zoom refine on text->image.")] = False,
     store: Annotated[Optional[str], typer.Option(help="Vector store: faiss (default), milvus://host:port or a "
                      "Milvus Lite .db path.")] = None,
@@ -52,7 +52,7 @@ def recall(
 
     if match is not MatchRule.IMAGE:
         typer.echo(f"note: {match.description}", err=True)
-    lv, w = comma_list(levels), parse_weights(weights)
+    lv, w = comma_list(levels), parse_fusion(weights)
     _run(index, device, out, lambda engine: {**recall_benchmark(index, dataset, split, levels=lv, weights=w, refine=refine,
                                                                 engine=engine, progress=not quiet, match=match,
                                                                 image_dir=image_dir),
@@ -71,12 +71,14 @@ def tune_fusion_cmd(
     device: DeviceOpt = "auto",
     out: Annotated[Optional[Path], typer.Option("--out", help="Also write the JSON result (whole grid) here.")] = None,
 ) -> None:
-    """Grid-search the global/region/object weights for val mR (own-image rule) and write them into the index manifest."""
+    """Grid-search each direction's global/region/object weights on val (own-image rule recall; image->image mAP by
+    class label) and write them into the index manifest."""
     from geoseek.bench.fusion import (
         check_checkpoint,
         set_checkpoint_fusion,
         tune_fusion,
     )
+    from geoseek.schemas import FusionWeights
     setup_logging(False)
     if split == "test":
         typer.echo("warning: tuning on the test split makes its recall optimistic", err=True)
@@ -86,11 +88,13 @@ def tune_fusion_cmd(
             check_checkpoint(to_checkpoint)  # before anything is published
         result = tune_fusion(index, dataset, split, step=step, engine=engine, image_dir=image_dir)
         if to_checkpoint is not None:
-            set_checkpoint_fusion(to_checkpoint, result["chosen"]["weights"], result["orientations"])
+            set_checkpoint_fusion(to_checkpoint, FusionWeights.model_validate(result["chosen"]["weights"]),
+                                  result["orientations"])
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
-    summary = {k: result[k] for k in ("split", "chosen", "global_only", "written_version", "n_queries", "orientations")}
+    summary = {k: result[k] for k in ("split", "chosen", "one_triple", "global_only", "written_version", "n_queries",
+                                      "orientations")}
     typer.echo(json.dumps(summary, indent=2))
 
 
@@ -120,7 +124,7 @@ def caption(
     dataset: DatasetOpt,
     split: Annotated[str, typer.Option(help="Split whose images are captioned and scored.")] = "test",
     levels: LevelsOpt = None,
-    weights: WeightsOpt = None,
+    weights: FusionOpt = None,
     candidates: Annotated[int, typer.Option(min=1, help="Retrieved captions the consensus re-ranking chooses from.")] = 15,
     examples: Annotated[int, typer.Option(min=0, help="Captioned examples kept in the JSON.")] = 5,
     image_dir: ImageDirOpt = None,
@@ -131,7 +135,7 @@ def caption(
     """Retrieval captioning of a split (image->text over the train captions + consensus re-ranking): BLEU-4, CIDEr."""
     from geoseek.bench.caption import caption_benchmark
 
-    lv, w = comma_list(levels), parse_weights(weights)
+    lv, w = comma_list(levels), _direction(parse_fusion(weights), "image_to_text")
     _run(index, device, out, lambda engine: caption_benchmark(index, dataset, split, levels=lv, weights=w,
                                                               candidates=candidates, engine=engine,
                                                               progress=not quiet, examples=examples,
@@ -165,7 +169,7 @@ def similar(
                        "('label' or 'aid_class') or a class-folder directory.")],
     split: Annotated[str, typer.Option(help="Split to score.")] = "test",
     k: Annotated[int, typer.Option("--k", min=1, help="K of mAP@K (the engine returns at most 1000 results).")] = 100,
-    weights: WeightsOpt = None,
+    weights: FusionOpt = None,
     image_dir: ImageDirOpt = None,
     device: DeviceOpt = "auto",
     out: OutOpt = None,
@@ -174,7 +178,7 @@ def similar(
     """Image->image retrieval by class label: mAP@K, P@10, P@100 overall and per class, global-only vs fused."""
     from geoseek.bench.similar import similar_benchmark
 
-    w = parse_weights(weights)
+    w = _direction(parse_fusion(weights), "image_to_image")
     _run(index, device, out, lambda engine: similar_benchmark(index, dataset, split, k=k, weights=w, engine=engine,
                                                               progress=not quiet, image_dir=image_dir))
 
@@ -195,8 +199,8 @@ def scenes(
                              "(default: dris or uniform).")] = None,
     configs: Annotated[Optional[str], typer.Option(help="Comma list of configurations: global, global+region, "
                        "global+object, fused, fused+refine (default: all the index's levels allow).")] = None,
-    weights: Annotated[Optional[str], typer.Option(help="Level weights g,r,o for fused and fused+refine "
-                       "(default: the index manifest's).")] = None,
+    weights: Annotated[Optional[str], typer.Option(help="Level weights g,r,o for fused and fused+refine, or one "
+                       "triple per direction (text_to_image's is used; default: the index manifest's).")] = None,
     top: Annotated[int, typer.Option(min=1, help="Hits per query whose boxes are scored and zoom-refined.")] = 10,
     draws: Annotated[int, typer.Option(min=1, help="Random placements per box for the chance figures.")] = 100,
     seed: Annotated[int, typer.Option(help="Seed of the random placements.")] = 0,
@@ -217,9 +221,15 @@ def scenes(
                 raise BenchError(f"both indexes are labelled '{name}'; name them with --label/--compare-label")
             engines[name] = other
         return scenes_benchmark(engines, coco, images, phrases, configs=comma_list(configs), top=top, draws=draws,
-                                seed=seed, progress=not quiet, weights=parse_weights(weights))
+                                seed=seed, progress=not quiet,
+                                weights=_direction(parse_fusion(weights), "text_to_image"))
 
     _run(index, device, out, job)
+
+
+def _direction(weights: Any, direction: str) -> Any:
+    """The LevelWeights of one direction of parsed ``--weights`` (None: the index's)."""
+    return None if weights is None else weights.of(direction)
 
 
 def _run(index: Path, device: str, out: Optional[Path], job: Callable[[Any], dict], store: Optional[str] = None) -> None:

@@ -73,6 +73,16 @@ def parse_weights(value: Optional[str]):
         return LevelWeights.parse(value)
 
 
+def parse_fusion(value: Optional[str]):
+    """A benchmark's ``--weights``: 'g,r,o' (every direction) or one g,r,o per direction -> FusionWeights (None: the index's)."""
+    from geoseek.schemas import FusionWeights
+
+    if not value:
+        return None
+    with user_errors():
+        return FusionWeights.parse(value)
+
+
 def parse_when(value: Optional[str], option: str):
     """An ISO 8601 date or datetime option (``--start``/``--end``) -> datetime; a bad one is an ``error:`` line."""
     from datetime import datetime
@@ -128,6 +138,8 @@ def published(path: Path) -> bool:
 
 LevelsOpt = Annotated[Optional[str], typer.Option(help="Comma list of levels; 'global' alone is the baseline.")]
 WeightsOpt = Annotated[Optional[str], typer.Option(help="Level weights g,r,o (default: the index manifest's).")]
+FusionOpt = Annotated[Optional[str], typer.Option(help="Level weights g,r,o for every direction, or "
+                      "'text_to_image=g,r,o;image_to_text=g,r,o;image_to_image=g,r,o' (default: the index manifest's).")]
 BboxOpt = Annotated[Optional[str], typer.Option(help="WGS84 minx,miny,maxx,maxy that a view must intersect.")]
 StoreOpt = Annotated[Optional[str], typer.Option(help="Vector store: faiss (default, the index's own indices), "
                      "milvus://host:port[?index=HNSW] or a Milvus Lite file path ending in .db.")]

@@ -28,8 +28,8 @@ from geoseek.indexer.shard_buffer import ShardBuffer
 from geoseek.models import Encoder, load_encoder
 from geoseek.schemas import (
     DEFAULT_FUSION,
+    FusionWeights,
     IndexManifest,
-    LevelWeights,
     ModelInfo,
     SkippedInput,
     ViewCounts,
@@ -186,7 +186,7 @@ def check_catalog_identity(idx: IndexDir, catalog: Catalog) -> None:
 
 
 def publish_version(idx: IndexDir, catalog: Catalog, encoder_info: ModelInfo, settings: IndexSettings,
-                    flat_max: int = FLAT_MAX, hnsw_max: int = HNSW_MAX, fusion: LevelWeights | None = None) -> str:
+                    flat_max: int = FLAT_MAX, hnsw_max: int = HNSW_MAX, fusion: FusionWeights | None = None) -> str:
     """Build FAISS indices over every committed shard and switch CURRENT to the new version.
 
     Fusion weights carry over from the current version (they may have been tuned); a new index

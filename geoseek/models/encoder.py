@@ -13,7 +13,7 @@ from PIL import Image
 from geoseek.models.dense import forward_with_dense
 from geoseek.models.orientations import averaged_forward, averaged_pooled, orientation_group
 from geoseek.models.text import caption_bank, pad_token_id, stopword_ids
-from geoseek.schemas.levels import LevelWeights
+from geoseek.schemas.levels import FusionWeights
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class Encoder:
         checksum: str | None,
         device: str = "auto",
         batch_size: int | None = None,
-        recommended_fusion: LevelWeights | None = None,
+        recommended_fusion: FusionWeights | None = None,
         orientations: int = 1,
         recommended_orientations: int = 1,
     ) -> None:

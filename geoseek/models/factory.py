@@ -25,7 +25,7 @@ from geoseek.models.specs import (
     ModelSpecError,
     parse_spec,
 )
-from geoseek.schemas.levels import LevelWeights
+from geoseek.schemas.levels import FusionWeights
 
 log = logging.getLogger(__name__)
 
@@ -169,13 +169,14 @@ class LoadedModel:
     id: str
     checksum: str | None
     # Level weights tuned for this model on a val split (geoseek bench tune-fusion --to-checkpoint), or None.
-    recommended_fusion: LevelWeights | None = None
+    recommended_fusion: FusionWeights | None = None
     # The orientation count (geoseek.models.orientations) that fusion was tuned with; 1 where none is stored.
     recommended_orientations: int = 1
 
 
-def _fusion_of(ckpt: dict[str, Any]) -> LevelWeights | None:
-    return LevelWeights.from_mapping(ckpt["fusion"]) if ckpt.get("fusion") else None
+def _fusion_of(ckpt: dict[str, Any]) -> FusionWeights | None:
+    """The checkpoint's weights per direction; one stored triple (checkpoints from before directions) serves all."""
+    return FusionWeights.model_validate(ckpt["fusion"]) if ckpt.get("fusion") else None
 
 
 def _orientations_of(ckpt: dict[str, Any]) -> int:

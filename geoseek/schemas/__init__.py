@@ -3,7 +3,10 @@ from geoseek.schemas.bench import MatchRule
 from geoseek.schemas.errors import GeoSeekError
 from geoseek.schemas.levels import (
     DEFAULT_FUSION,
+    DIRECTIONS,
     LEVELS,
+    Direction,
+    FusionWeights,
     Level,
     LevelWeights,
     parse_levels,
@@ -20,6 +23,9 @@ from geoseek.schemas.records import Georef, IndexInfo, SkippedInput
 
 __all__ = [
     "DEFAULT_FUSION",
+    "DIRECTIONS",
+    "Direction",
+    "FusionWeights",
     "LEVELS",
     "DRISParams",
     "GeoSeekError",

@@ -51,7 +51,8 @@ class Stats(BaseModel):
     views: dict[str, int]
     model: dict
     indices: dict[str, dict]
-    fusion: dict[str, float]
+    fusion: dict[str, float]  # text->image: what a caption search uses (and the UI's sliders start from)
+    fusion_by_direction: dict[str, dict[str, float]] = {}  # text_to_image, image_to_text, image_to_image
     store: str = "faiss"  # the vector store this replica searches: faiss | milvus
 
 

@@ -5,7 +5,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from geoseek.schemas.errors import LevelError
 
@@ -79,4 +79,71 @@ class LevelWeights(BaseModel):
         return cls.of(float(weights["global"]), float(weights["region"]), float(weights["object"]))
 
 
-DEFAULT_FUSION = LevelWeights.of(0.5, 0.3, 0.2)  # when neither the model nor the index says otherwise
+DEFAULT_LEVEL_WEIGHTS = LevelWeights.of(0.5, 0.3, 0.2)  # when neither the model nor the index says otherwise
+
+# What a search ranks against what: a caption query ranking images, an image query ranking captions, an image
+# query ranking images.
+Direction = Literal["text_to_image", "image_to_text", "image_to_image"]
+DIRECTIONS: tuple[Direction, ...] = ("text_to_image", "image_to_text", "image_to_image")
+
+
+class FusionWeights(BaseModel):
+    """The level weights of each search direction, each tuned on its own (``geoseek bench tune-fusion``).
+
+    One triple does not serve all three: on RSICD val the object level (token-wise late interaction
+    over grid cells) helps a caption find its image and hurts an image find its captions.
+    A bare ``{"global", "region", "object"}`` mapping, what manifests and checkpoints held before
+    directions, reads as the same weights for every direction.
+    """
+
+    model_config = ConfigDict(frozen=True)
+    text_to_image: LevelWeights
+    image_to_text: LevelWeights
+    image_to_image: LevelWeights
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_for_every_direction(cls, data: object) -> object:
+        if isinstance(data, LevelWeights):
+            return {d: data for d in DIRECTIONS}
+        if isinstance(data, Mapping) and {"global", "region", "object"} & set(data):
+            return {d: data for d in DIRECTIONS}
+        return data
+
+    @classmethod
+    def same(cls, weights: LevelWeights) -> "FusionWeights":
+        """``weights`` for every direction."""
+        return cls(**{d: weights for d in DIRECTIONS})
+
+    def of(self, direction: Direction) -> LevelWeights:
+        return getattr(self, direction)
+
+    def as_dict(self) -> dict[Direction, dict[Level, float]]:
+        return {d: self.of(d).as_dict() for d in DIRECTIONS}
+
+    @classmethod
+    def parse(cls, text: str, option: str = "--weights") -> "FusionWeights":
+        """'g,r,o' (every direction) or 'text_to_image=g,r,o;image_to_text=g,r,o;image_to_image=g,r,o' (all three
+        named) -> FusionWeights; LevelError names ``option``."""
+        if "=" not in text:
+            return cls.same(LevelWeights.parse(text, option))
+        parts: dict[str, LevelWeights] = {}
+        for part in filter(None, (p.strip() for p in text.split(";"))):
+            name, _, value = part.partition("=")
+            name = name.strip()
+            if name not in DIRECTIONS or name in parts:
+                raise LevelError(f"{option}: '{name[:40]}' is not a direction, or is named twice; directions are "
+                                 f"{', '.join(DIRECTIONS)}")
+            parts[name] = LevelWeights.parse(value.strip(), f"{option} {name}")
+        missing = [d for d in DIRECTIONS if d not in parts]
+        if missing:
+            raise LevelError(f"{option} names directions but not {', '.join(missing)}; name all three, or give one g,r,o "
+                             "for every direction")
+        return cls(**parts)
+
+    def spec(self) -> str:
+        """The text ``parse`` reads back into these weights."""
+        return ";".join(f"{d}=" + ",".join(f"{w:g}" for w in self.of(d).as_dict().values()) for d in DIRECTIONS)
+
+
+DEFAULT_FUSION = FusionWeights.same(DEFAULT_LEVEL_WEIGHTS)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from geoseek.schemas.levels import DEFAULT_FUSION, LEVELS, Level, LevelWeights  # noqa: F401 - LEVELS, Level re-exported
+from geoseek.schemas.levels import DEFAULT_FUSION, LEVELS, FusionWeights, Level, LevelWeights  # noqa: F401 - re-exported
 
 
 class DRISParams(BaseModel):
@@ -87,7 +87,8 @@ class IndexManifest(BaseModel):
     levels: list[Level]
     dris: DRISParams
     objects: ObjectParams
-    fusion: LevelWeights = DEFAULT_FUSION
+    # Per search direction; a manifest from before directions holds one triple, which reads as every direction's.
+    fusion: FusionWeights = DEFAULT_FUSION
     images: int
     captions: int
     views: ViewCounts

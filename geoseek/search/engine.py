@@ -18,7 +18,7 @@ import numpy as np
 from geoseek.index.columns import read_rows
 from geoseek.index.layout import IndexDir
 from geoseek.models import Encoder, load_encoder
-from geoseek.schemas import Level, LevelWeights, parse_levels
+from geoseek.schemas import Direction, Level, LevelWeights, parse_levels
 from geoseek.schemas.errors import QueryError, UnknownImageError  # noqa: F401 - raised here, re-exported
 from geoseek.schemas.search import (
     MAX_K,
@@ -162,9 +162,9 @@ class SearchEngine:
         q = np.zeros((1, state.manifest.model.dim), np.float32)
         q[0, 0] = 1.0
         views = QueryViews({lv: q for lv in levels})
-        weights = state.manifest.fusion.normalised(levels)
-        self._rank_images(state, views, 10, levels, weights, Filters())
-        self._rank_texts(state, views, 10, levels, weights)
+        fusion = state.manifest.fusion
+        self._rank_images(state, views, 10, levels, fusion.text_to_image.normalised(levels), Filters())
+        self._rank_texts(state, views, 10, levels, fusion.image_to_text.normalised(levels))
 
     @property
     def encoder(self) -> Encoder:
@@ -182,9 +182,10 @@ class SearchEngine:
 
     # -- shared core ---------------------------------------------------------------------
     @staticmethod
-    def _weights(state: IndexState, levels: list[Level], weights: LevelWeights | None) -> dict[Level, float]:
-        """The request's weights (else the index's) normalised over ``levels``."""
-        return (weights or state.manifest.fusion).normalised(levels)
+    def _weights(state: IndexState, levels: list[Level], weights: LevelWeights | None,
+                 direction: Direction) -> dict[Level, float]:
+        """The request's weights (else the index's for this search direction) normalised over ``levels``."""
+        return (weights or state.manifest.fusion.of(direction)).normalised(levels)
 
     def _rank_images(self, state: IndexState, queries: QueryViews, k: int, levels: list[str],
                      weights: dict[str, float], filters: Filters, exclude: int | None = None) -> list[ImageHit]:
@@ -271,7 +272,7 @@ class SearchEngine:
         start = time.perf_counter() if started is None else started
         state = self.state()
         levels = _check(k, levels, state.manifest.levels)
-        w = self._weights(state, levels, weights)
+        w = self._weights(state, levels, weights, "text_to_image")
         views = text_views(q, levels, state.manifest)
         hits = self._rank_images(state, views, k, levels, w, filters or Filters())
         if refine:
@@ -300,7 +301,7 @@ class SearchEngine:
             raise QueryError("filters apply to images; captions (target=texts) cannot be filtered by bbox or date")
         levels = _check(k, levels, self._state.manifest.levels)
         state, views, own = self.query_views(image)
-        w = self._weights(state, levels, weights)
+        w = self._weights(state, levels, weights, "image_to_image" if target == "images" else "image_to_text")
         if target == "images":
             results = self._rank_images(state, views, k, levels, w, filters or Filters(), exclude=own)
         else:

@@ -68,6 +68,8 @@ def sidebar() -> dict:
             for lv in ("global", "region", "object"):
                 st.session_state[f"w_{lv}"] = fusion.get(lv, 0.0)
         st.subheader("Fusion weights")
+        st.caption("The sliders start at the index's text->image weights. Left as they are, every search uses the "
+                   "index's own weights for its direction (image->image and image->text are tuned apart).")
         global_only = st.toggle("Global only (baseline)", key="global_only",
                                 help="One vector per image: what a plain CLIP index would return.")
         weights = {lv: st.slider(lv.capitalize(), 0.0, 1.0, step=0.05, key=f"w_{lv}",

@@ -6,13 +6,14 @@ import sys
 
 import pytest
 
-from geoseek.bench.fusion import set_checkpoint_fusion, tune_fusion, weight_grid
+from geoseek.bench.fusion import _image_to_image_scores, set_checkpoint_fusion, tune_fusion, weight_grid
 from geoseek.bench.recall import recall_benchmark
+from geoseek.bench.similar import similar_benchmark, split_labels
 from geoseek.index.layout import IndexDir
 from geoseek.indexer import run_index
 from geoseek.models import load_encoder
 from geoseek.models.training import TrainConfig, Trainer
-from geoseek.schemas import LevelWeights
+from geoseek.schemas import FusionWeights, LevelWeights
 from geoseek.search.engine import SearchEngine
 from tests.conftest import repeat_captions
 
@@ -37,18 +38,37 @@ def test_tuned_weights_are_published_and_reproduced_by_the_engine(split_dataset,
     before = IndexDir(index).current()
     res = tune_fusion(index, split_dataset, "val", step=0.25)
     chosen = res["chosen"]
-    assert res["match"]["rule"] == "image"
-    assert chosen["mR"] >= res["global_only"]["mR"] and len(res["grid"]) == 10
+    assert res["match"]["rule"] == "image" and chosen["image_to_image_tuned"]  # the chips carry class labels
+    assert chosen["mR"] >= max(res["one_triple"]["mR"], res["global_only"]["mR"]) and len(res["grid"]) == 10
+    # Each direction's weights are the grid's best for that direction's own objective.
+    mean = lambda r: sum(r.values()) / len(r)  # noqa: E731
+    assert mean(chosen["t2i"]) == max(mean(r["t2i"]) for r in res["grid"])
+    assert mean(chosen["i2t"]) == max(mean(r["i2t"]) for r in res["grid"])
+    assert chosen["i2i_mAP@100"] == max(r["i2i_mAP@100"] for r in res["grid"])
     idx = IndexDir(index)
     assert idx.current() != before and res["written_version"] == idx.current()
     fusion = idx.manifest().fusion
-    assert (fusion.global_, fusion.region, fusion.object) == tuple(chosen["weights"].values())
-    # The engine, with the manifest's new default weights, gives the grid's numbers.
+    assert fusion.as_dict() == chosen["weights"]
+    # The engine, with the manifest's new default weights, gives the grid's numbers in every direction.
     engine_res = recall_benchmark(index, split_dataset, "val", progress=False)  # the standard own-image rule
-    assert engine_res["weights"] == pytest.approx(chosen["weights"])
+    assert engine_res["weights"] == pytest.approx(chosen["weights"]["text_to_image"])
+    assert engine_res["weights_i2t"] == pytest.approx(chosen["weights"]["image_to_text"])
     for d in ("t2i", "i2t"):
         for k in ("R@1", "R@5", "R@10"):
             assert abs(engine_res[d][k] - chosen[d][k]) <= 100 / engine_res["n_queries"][d] + 1e-6
+    similar = similar_benchmark(index, split_dataset, "val", progress=False)
+    assert similar["configs"]["fused"]["weights"] == pytest.approx(chosen["weights"]["image_to_image"])
+    # This one-epoch tower scores most pairs within 1e-4 of each other, so rankings may differ on near-ties;
+    # the scores themselves must be the engine's.
+    engine = SearchEngine(index)
+    state, levels = engine.state(), list(engine.state().manifest.levels)
+    queries = list(split_labels(split_dataset, "val"))[:4]
+    grid = _image_to_image_scores(engine, queries, levels)
+    w = chosen["weights"]["image_to_image"]
+    for i, iid in enumerate(queries):
+        for hit in engine.search_image(iid, k=5).results:
+            j = state.images.index_of[hit.image_id]
+            assert hit.score == pytest.approx(sum(w[lv] * grid[i, j, n] for n, lv in enumerate(levels)), abs=1e-5)
     # Adding images keeps the tuned weights.
     run_index([split_dataset], index, device="cpu", progress=False, splits=["test"])
     assert idx.manifest().fusion == fusion
@@ -57,10 +77,17 @@ def test_tuned_weights_are_published_and_reproduced_by_the_engine(split_dataset,
 def test_checkpoint_weights_seed_new_indexes(split_dataset, trained, tmp_path):
     old = tmp_path / "old"
     run_index([split_dataset], old, model=str(trained), device="cpu", progress=False, splits=["val"])
-    set_checkpoint_fusion(trained, {"global": 0.6, "region": 0.1, "object": 0.3})
+    weights = FusionWeights(text_to_image=LevelWeights.of(0.6, 0.1, 0.3), image_to_text=LevelWeights.of(1, 0, 0),
+                            image_to_image=LevelWeights.of(0.5, 0.2, 0.3))
+    set_checkpoint_fusion(trained, weights)
     index = tmp_path / "index"
     run_index([split_dataset], index, model=str(trained), device="cpu", progress=False, splits=["test"])
-    assert IndexDir(index).manifest().fusion == LevelWeights(**{"global": 0.6, "region": 0.1, "object": 0.3})
+    assert IndexDir(index).manifest().fusion == weights
+    engine = SearchEngine(index, encoder=load_encoder(str(trained), device="cpu"))
+    image = engine.state().images.ids[0]
+    assert engine.search_text("a river", k=3).weights == pytest.approx({"global": 0.6, "region": 0.1, "object": 0.3})
+    assert engine.search_image(image, target="texts", k=3).weights == {"global": 1.0, "region": 0.0, "object": 0.0}
+    assert engine.search_image(image, k=3).weights == pytest.approx({"global": 0.5, "region": 0.2, "object": 0.3})
     # The model's identity is its config and weights: an index built before the weights were stored still
     # accepts the file, for search and for adding images.
     engine = SearchEngine(old, encoder=load_encoder(str(trained), device="cpu"))

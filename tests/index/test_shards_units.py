@@ -20,7 +20,7 @@ from geoseek.index.shards import (
     read_views,
     write_shard,
 )
-from geoseek.schemas import IndexManifest, LevelWeights
+from geoseek.schemas import FusionWeights, IndexManifest, LevelWeights
 from geoseek.schemas.errors import IndexFormatError, IndexLockedError
 from geoseek.schemas.manifest import (
     DRISParams,
@@ -162,7 +162,7 @@ def test_rewrite_replaces_atomically_and_leaves_no_temp(tmp_path, monkeypatch):
 
 # -- IndexDir --------------------------------------------------------------------------------------
 
-def manifest(version: str = "v0001", fusion: LevelWeights | None = None) -> IndexManifest:
+def manifest(version: str = "v0001", fusion: FusionWeights | None = None) -> IndexManifest:
     extra = {"fusion": fusion} if fusion is not None else {}
     return IndexManifest(version=version, geoseek_version="-", faiss_version="-",
                          model=ModelInfo(spec="synthetic", id="synthetic", dim=DIM, image_size=64),
@@ -305,7 +305,7 @@ def test_publish_manifest_shares_files_by_hard_link(tmp_path):
     idx = IndexDir(tmp_path / "ix")
     idx.create()
     v1 = publish_one(idx, "payload")
-    new = manifest("v0001", fusion=LevelWeights.of(0.2, 0.5, 0.3))
+    new = manifest("v0001", fusion=FusionWeights.same(LevelWeights.of(0.2, 0.5, 0.3)))
     v2 = idx.publish_manifest(new, based_on=v1)
     assert v2 == "v0002" and idx.current() == "v0002"
     old_dir, new_dir = idx.version_path(v1), idx.version_path(v2)
@@ -318,7 +318,7 @@ def test_publish_manifest_shares_files_by_hard_link(tmp_path):
     assert (old_dir / "manifest.json").stat().st_ino != (new_dir / "manifest.json").stat().st_ino
     m = idx.manifest()
     assert m.version == "v0002"  # renamed to the new version whatever the caller passed
-    assert m.fusion == LevelWeights.of(0.2, 0.5, 0.3)
+    assert m.fusion == FusionWeights.same(LevelWeights.of(0.2, 0.5, 0.3))
     assert idx.manifest(v1).version == "v0001" and idx.manifest(v1).fusion != m.fusion
 
 

@@ -14,6 +14,7 @@ from geoseek.models.checkpoints import SAFE_GLOBALS, load_checkpoint
 from geoseek.models.factory import default_weights_path, model_config_for
 from geoseek.models.training import TrainConfig, Trainer
 from geoseek.models.training.checkpoint import load_training_state
+from geoseek.schemas import FusionWeights, LevelWeights
 
 
 class _RunsCode:
@@ -112,11 +113,18 @@ def test_a_trained_checkpoint_needs_no_allow_list_and_rebuilds_the_same_model(sp
     before = load_model(str(out / "best.pt"))
     assert (before.recommended_fusion, before.recommended_orientations) == (None, 1)
     # Reads and rewrites it: the weights with the orientation count of the index they were tuned on.
-    set_checkpoint_fusion(out / "best.pt", {"global": 0.5, "region": 0.25, "object": 0.25}, orientations=4)
+    weights = FusionWeights(text_to_image=LevelWeights.of(0.5, 0.25, 0.25), image_to_text=LevelWeights.of(1, 0, 0),
+                            image_to_image=LevelWeights.of(0.5, 0.2, 0.3))
+    set_checkpoint_fusion(out / "best.pt", weights, orientations=4)
     ckpt = load_checkpoint(out / "best.pt")
-    assert ckpt["fusion"] == {"global": 0.5, "region": 0.25, "object": 0.25} and ckpt["orientations"] == 4
+    assert ckpt["fusion"]["image_to_text"] == {"global": 1.0, "region": 0.0, "object": 0.0} and ckpt["orientations"] == 4
     after = load_model(str(out / "best.pt"))
     assert after.id == before.id and after.recommended_orientations == 4  # metadata, not the model's identity
+    assert after.recommended_fusion == weights
+    # A checkpoint from before directions holds one triple: it serves every direction.
+    old = {**ckpt, "fusion": {"global": 0.6, "region": 0.1, "object": 0.3}}
+    torch.save(old, out / "old.pt")
+    assert load_model(str(out / "old.pt")).recommended_fusion == FusionWeights.same(LevelWeights.of(0.6, 0.1, 0.3))
     assert load_encoder(str(out / "best.pt"), device="cpu").orientations == 4  # what new indexes use ...
     assert load_encoder(str(out / "best.pt"), device="cpu", orientations=2).orientations == 2  # ... unless asked
     ckpt["orientations"] = 3

@@ -24,7 +24,8 @@ def test_default_is_the_shipped_trained_checkpoint():
     assert path.is_file() and path.stat().st_size < 5_000_000  # a few MB: the text tower is not copied
     enc = load_encoder("geoseek-default", device="cpu")
     assert enc.id == f"geoseek-default@{checkpoint_sha256(torch.load(path, weights_only=False))[:12]}"
-    assert enc.recommended_fusion is not None and set(enc.recommended_fusion.as_dict()) == {"global", "region", "object"}
+    assert enc.recommended_fusion is not None  # weights for every direction, tuned on RSICD val
+    assert all(set(w) == {"global", "region", "object"} for w in enc.recommended_fusion.as_dict().values())
     assert load_encoder("geoseek-default:random", device="cpu").id.endswith("random-init-seed0")
 
 

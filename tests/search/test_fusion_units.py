@@ -9,7 +9,7 @@ import pytest
 
 from geoseek.index.version import LevelData, _ranges
 from geoseek.schemas.errors import LevelError
-from geoseek.schemas.levels import LEVELS, LevelWeights, parse_levels
+from geoseek.schemas.levels import DIRECTIONS, LEVELS, FusionWeights, LevelWeights, parse_levels
 from geoseek.search.fusion import LevelScores, fuse, rescore_level, weighted_sum
 
 DIM = 16
@@ -275,6 +275,34 @@ def test_level_weights_parse_errors_name_the_option(text):
 def test_level_weights_bounds_inclusive():
     assert LevelWeights.parse("100,0,0").normalised(list(LEVELS)) == {"global": 1.0, "region": 0.0, "object": 0.0}
     assert LevelWeights.parse("0,0.5,0").region == 0.5
+
+
+# -- FusionWeights --------------------------------------------------------------------------------
+
+def test_fusion_weights_parse_one_triple_or_one_per_direction():
+    same = FusionWeights.parse("0.5,0.2,0.3")
+    assert all(same.of(d) == LevelWeights.of(0.5, 0.2, 0.3) for d in DIRECTIONS)
+    each = FusionWeights.parse("text_to_image=0.1,0.4,0.5; image_to_text=1,0,0;image_to_image=0.5,0.2,0.3")
+    assert each.text_to_image == LevelWeights.of(0.1, 0.4, 0.5) and each.image_to_text == LevelWeights.of(1, 0, 0)
+    assert FusionWeights.parse(each.spec()) == each  # what run_all passes on from tune-fusion
+
+
+@pytest.mark.parametrize("text, words", [
+    ("text_to_image=1,0,0;image_to_text=1,0,0", "not image_to_image"),
+    ("text_to_image=1,0,0;sideways=1,0,0;image_to_image=1,0,0", "'sideways' is not a direction"),
+    ("text_to_image=1,0,0;text_to_image=1,0,0;image_to_image=1,0,0", "named twice"),
+    ("text_to_image=1,0;image_to_text=1,0,0;image_to_image=1,0,0", "--weights text_to_image '1,0' must be three"),
+])
+def test_fusion_weights_parse_errors(text, words):
+    with pytest.raises(LevelError, match=words):
+        FusionWeights.parse(text)
+
+
+def test_fusion_weights_read_one_stored_triple_as_every_direction():
+    # What manifests and checkpoints held before directions.
+    old = FusionWeights.model_validate({"global": 0.3, "region": 0.1, "object": 0.6})
+    assert old == FusionWeights.same(LevelWeights.of(0.3, 0.1, 0.6))
+    assert FusionWeights.model_validate(old.as_dict()) == old
 
 
 def brute_late(level: LevelData, candidates, queries, row_mask):

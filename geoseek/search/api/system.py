@@ -23,4 +23,5 @@ def stats(engine: EngineDep, settings: SettingsDep) -> Stats:
     model = scrub_strings(m.model.model_dump(), paths_of(engine, settings))
     return Stats(version=m.version, levels=m.levels, images=m.images, captions=m.captions, views=m.views.model_dump(by_alias=True),
                  model=model, indices={k: v.model_dump() for k, v in m.indices.items()},
-                 fusion=m.fusion.model_dump(by_alias=True), store=state.vector_store.kind)
+                 fusion=m.fusion.text_to_image.model_dump(by_alias=True), fusion_by_direction=m.fusion.as_dict(),
+                 store=state.vector_store.kind)

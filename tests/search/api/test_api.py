@@ -32,6 +32,9 @@ def test_health_stats_and_docs(client):
     stats = client.get("/v1/stats").json()
     assert stats["images"] == 15 and stats["captions"] == 60 and set(stats["views"]) == {"global", "region", "object"}
     assert stats["indices"]["global"]["kind"] == "flat"
+    by_direction = stats["fusion_by_direction"]
+    assert set(by_direction) == {"text_to_image", "image_to_text", "image_to_image"}
+    assert stats["fusion"] == by_direction["text_to_image"]  # what a caption search (and the UI's sliders) start from
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     for p in ("/v1/search/text", "/v1/search/image", "/v1/images/{image_id}", "/v1/images/{image_id}/thumbnail",
