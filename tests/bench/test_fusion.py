@@ -1,6 +1,7 @@
 """geoseek bench tune-fusion: the grid's numbers are the engine's, and the choice is published."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -72,6 +73,20 @@ def test_tuned_weights_are_published_and_reproduced_by_the_engine(split_dataset,
     # Adding images keeps the tuned weights.
     run_index([split_dataset], index, device="cpu", progress=False, splits=["test"])
     assert idx.manifest().fusion == fusion
+
+
+def test_image_to_image_weights_are_kept_when_val_has_no_class_labels(split_dataset, trained, tmp_path):
+    data = json.loads(split_dataset.read_text())
+    for e in data["images"]:
+        e.pop("aid_class", None), e.pop("label", None)
+    split_dataset.write_text(json.dumps(data))
+    index = tmp_path / "val-index"
+    run_index([split_dataset], index, model=str(trained), device="cpu", progress=False, splits=["val"])
+    before = IndexDir(index).manifest().fusion.image_to_image
+    res = tune_fusion(index, split_dataset, "val", step=0.5)
+    assert not res["chosen"]["image_to_image_tuned"] and res["chosen"]["i2i_mAP@100"] is None
+    assert res["n_queries"]["i2i"] == 0 and "i2i_mAP@100" not in res["grid"][0]
+    assert IndexDir(index).manifest().fusion.image_to_image == before
 
 
 def test_checkpoint_weights_seed_new_indexes(split_dataset, trained, tmp_path):
