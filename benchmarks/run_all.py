@@ -105,11 +105,11 @@ def recall_rows(index: Path, dataset: Path, weights: str) -> dict:
 
 
 def weights_spec(weights: dict) -> str:
-    """A tune-fusion result's weights as a benchmark's ``--weights`` value: one triple (results from before directions)
-    or one per direction."""
-    if "global" in weights:
-        return ",".join(str(weights[k]) for k in ("global", "region", "object"))
-    return ";".join(f"{d}=" + ",".join(str(w[k]) for k in ("global", "region", "object")) for d, w in weights.items())
+    """A tune-fusion result's weights (per direction, or one triple in results from before directions) as a
+    benchmark's ``--weights`` value."""
+    from geoseek.schemas import FusionWeights
+
+    return FusionWeights.model_validate(weights).spec()
 
 
 def tuned_weights(index: Path, dataset: Path, out: Path) -> tuple[dict, str]:

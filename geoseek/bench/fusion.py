@@ -27,7 +27,7 @@ from geoseek.metrics import KS, mean_recall, recall_at_k
 from geoseek.schemas import FusionWeights, LevelWeights, MatchRule
 from geoseek.search.engine import SearchEngine
 from geoseek.search.fusion import fuse, reduce_queries, rescore_level, weighted_sum
-from geoseek.search.query import indexed_image_views, text_views
+from geoseek.search.query import QueryViews, indexed_image_views, text_views
 from geoseek.search.state import IndexState
 
 log = logging.getLogger(__name__)
@@ -55,17 +55,20 @@ def _float32_levels(state: IndexState) -> IndexState:
                                               for lv, d in state.levels.items()})
 
 
-def _text_to_image_scores(engine: SearchEngine, texts: list[str], levels: list[str]) -> np.ndarray:
-    """(n_texts, n_images, n_levels) pooled level scores, as the engine's fusion sees them."""
-    cands = np.arange(len(engine.state().images.ids))
+def _pooled_scores(state: IndexState, queries: QueryViews, levels: list[str]) -> np.ndarray:
+    """(n_images, n_levels): one query's pooled level scores against every image, as the engine's fusion sees them."""
+    cands = np.arange(len(state.images.ids))
+    per = {lv: rescore_level(state.levels[lv], cands, queries.by_level[lv], late=lv in queries.late) for lv in levels}
+    _, pooled = fuse(per, {lv: 1.0 for lv in levels})
+    return np.stack([pooled[lv] for lv in levels], axis=1)
+
+
+def _text_to_image_scores(engine: SearchEngine, state: IndexState, texts: list[str], levels: list[str]) -> np.ndarray:
+    """(n_texts, n_images, n_levels) pooled level scores; ``state``: the engine's, levels as float32."""
     queries = engine.encode_text_queries(texts, levels)
-    state = _float32_levels(engine.state())
-    out = np.zeros((len(texts), len(cands), len(levels)), np.float32)
+    out = np.zeros((len(texts), len(state.images.ids), len(levels)), np.float32)
     for i in tqdm(range(len(texts)), desc="text->image scores", leave=False, disable=len(texts) < 200):
-        q = text_views(queries[i], levels, state.manifest)
-        per = {lv: rescore_level(state.levels[lv], cands, q.by_level[lv], late=lv in q.late) for lv in levels}
-        _, pooled = fuse(per, {lv: 1.0 for lv in levels})
-        out[i] = np.stack([pooled[lv] for lv in levels], axis=1)
+        out[i] = _pooled_scores(state, text_views(queries[i], levels, state.manifest), levels)
     return out
 
 
@@ -80,17 +83,12 @@ def _image_to_text_scores(engine: SearchEngine, image_ids: list[str], levels: li
     return out
 
 
-def _image_to_image_scores(engine: SearchEngine, image_ids: list[str], levels: list[str]) -> np.ndarray:
+def _image_to_image_scores(state: IndexState, image_ids: list[str], levels: list[str]) -> np.ndarray:
     """(n_queries, n_images, n_levels) pooled level scores of each indexed query image against every image, as the
     engine fuses them for similar-image search (the query's own image is left out later, by ``_class_map``)."""
-    state = _float32_levels(engine.state())
-    cands = np.arange(len(state.images.ids))
-    out = np.zeros((len(image_ids), len(cands), len(levels)), np.float32)
+    out = np.zeros((len(image_ids), len(state.images.ids), len(levels)), np.float32)
     for i, iid in enumerate(tqdm(image_ids, desc="image->image scores", leave=False, disable=len(image_ids) < 200)):
-        q = indexed_image_views(state, iid)
-        per = {lv: rescore_level(state.levels[lv], cands, q.by_level[lv], late=lv in q.late) for lv in levels}
-        _, pooled = fuse(per, {lv: 1.0 for lv in levels})
-        out[i] = np.stack([pooled[lv] for lv in levels], axis=1)
+        out[i] = _pooled_scores(state, indexed_image_views(state, iid), levels)
     return out
 
 
@@ -141,13 +139,14 @@ def tune_fusion(index: Path, dataset: Path, split: str = "val", step: float = 0.
         labels = {}
     captioned = list(dict.fromkeys(iid for _, iid in entries))  # image->text queries: captioned images
     texts = sorted({t for t, _ in entries})
-    t2i = _text_to_image_scores(engine, texts, levels)
+    scoring = _float32_levels(state)  # every query scores every image: convert the vectors once
+    t2i = _text_to_image_scores(engine, scoring, texts, levels)
     gallery = {iid: j for j, iid in enumerate(state.images.ids)}
     text_row = {t: i for i, t in enumerate(texts)}
     entry_text = np.array([text_row[t] for t, _ in entries])  # each caption entry is a query ...
     entry_image = np.array([gallery[iid] for _, iid in entries])  # ... whose only correct image is its own
     i2t = _image_to_text_scores(engine, captioned, levels)
-    i2i = _image_to_image_scores(engine, list(labels), levels) if labels else None
+    i2i = _image_to_image_scores(scoring, list(labels), levels) if labels else None
     query_labels = np.array(list(labels.values()))
     own = np.array([gallery[iid] for iid in labels], dtype=np.int64)
     gallery_labels = np.array([labels.get(iid, "") for iid in state.images.ids])

@@ -64,7 +64,7 @@ def test_tuned_weights_are_published_and_reproduced_by_the_engine(split_dataset,
     engine = SearchEngine(index)
     state, levels = engine.state(), list(engine.state().manifest.levels)
     queries = list(split_labels(split_dataset, "val"))[:4]
-    grid = _image_to_image_scores(engine, queries, levels)
+    grid = _image_to_image_scores(state, queries, levels)
     w = chosen["weights"]["image_to_image"]
     for i, iid in enumerate(queries):
         for hit in engine.search_image(iid, k=5).results:
