@@ -9,9 +9,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from geoseek.models import load_encoder
+from geoseek.schemas.errors import QueryError
 from geoseek.search.engine import SearchEngine
 
 LEGACY = Path(__file__).resolve().parents[1] / "data" / "legacy_index_v1"
+# The default model this index was built with (geoseek-default@9a965c727444, shipped until the v2 default):
+# kept here so that text and image queries on the old index can still be answered as they were.
+OLD_DEFAULT = LEGACY / "geoseek-default-9a965c727444.pt"
+
+
+def _old_default_encoder():
+    """The old default checkpoint under the id it had when it was ``geoseek-default`` (same weights checksum)."""
+    enc = load_encoder(str(OLD_DEFAULT), device="cpu")
+    enc.id = f"geoseek-default@{enc.checksum[:12]}"
+    return enc
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +55,9 @@ def _dump(resp) -> dict:
 def test_legacy_index_answers_as_before(tmp_path, legacy):
     index = tmp_path / "index"
     shutil.copytree(LEGACY / "index", index)
-    engine = SearchEngine(index, device="cpu")
+    engine = SearchEngine(index, encoder=_old_default_encoder(), device="cpu")
     state = engine.state()
+    assert state.manifest.model.id == engine.encoder.id == "geoseek-default@9a965c727444"
     assert state.manifest.levels == legacy["levels"]
     assert len(state.images.ids) == legacy["n_images"]
     assert {lv: state.levels[lv].size for lv in state.levels} == legacy["views"]
@@ -69,3 +82,12 @@ def test_legacy_index_answers_as_before(tmp_path, legacy):
         old = [r["text_id"] for r in case["response"]["results"]]
         kept = [h.text_id for h in got if h.text_id in old]
         assert kept == [t for t in old if t in kept] and len({h.text for h in got}) == len(got)
+
+
+def test_legacy_index_refuses_the_current_default_model_by_name(tmp_path):
+    index = tmp_path / "index"
+    shutil.copytree(LEGACY / "index", index)
+    engine = SearchEngine(index, device="cpu")  # loads the manifest's spec, geoseek-default: today's weights
+    with pytest.raises(QueryError, match=r"index was built with geoseek-default@9a965c727444, engine encoder is "
+                                         r"geoseek-default@(?!9a965c727444)[0-9a-f]{12}"):
+        engine.search_text("a river", 5)
