@@ -20,7 +20,7 @@ class DemoQuery:
 DEMO_QUERIES: tuple[DemoQuery, ...] = (
     DemoQuery("a destroyed housing area on green grassland", "joplin/tile_32524-5137.tif"),
     DemoQuery("many planes are parked near a terminal", "rsicd_aid/images/Airport"),
-    DemoQuery("storage tanks next to a river", "rsicd_aid/images/StorageTanks"),
+    DemoQuery("storage tanks in an industrial area", "rsicd_aid/images/StorageTanks"),
     DemoQuery("a stadium with a green football field", "rsicd_aid/images/Stadium"),
     DemoQuery("a beach with waves", "rsicd_aid/images/Beach"),
 )
