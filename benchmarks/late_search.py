@@ -86,7 +86,7 @@ def measure(index: Path, texts: list[str], n_images: int, seed: int) -> dict:
     for kind in ("text", "image"):
         latency[f"{kind}/fused/shared_over_per_vector"] = round(
             latency[f"{kind}/fused/shared"]["p50_ms"] / latency[f"{kind}/fused/per_vector"]["p50_ms"], 3)
-    return {"index": str(index), "images": len(state.images.ids), "views": {lv: d.size for lv, d in state.levels.items()},
+    return {"index": str(index), "model": enc.id, "images": len(state.images.ids), "views": {lv: d.size for lv, d in state.levels.items()},
             "text_queries": len(texts), "image_queries": len(images), "k": K, "latency": latency, "agreement": agreement,
             "text_encoding": {"one_pass": _ms(one), "two_passes": _ms(two)}}
 

@@ -17,6 +17,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from geoseek.cli.launch import served  # noqa: E402
+from geoseek.index.info import index_info  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "search_example_rsicd.json"
@@ -34,7 +35,9 @@ def main() -> int:
     keys = ("image_id", "path", "region_box", "object_box", "level_scores")
     same = all(all(a[k] == b[k] for k in keys) and abs(a["score"] - b["score"]) < 1e-6
                for a, b in zip(cli["results"], api["results"], strict=True))
-    OUT.write_text(json.dumps({"query": QUERY, "identical": same, "cli": cli, "api": api}, indent=2) + "\n")
+    model = index_info(args.index).model
+    OUT.write_text(json.dumps({"query": QUERY, "model": model["id"] if model else None, "identical": same, "cli": cli,
+                               "api": api}, indent=2) + "\n")
     for h in cli["results"]:
         print(f"{h['score']:.4f} {h['path']} region={h['region_box']} object={h['object_box']}")
     print("CLI and API identical:", same)
