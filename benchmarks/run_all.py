@@ -98,9 +98,9 @@ def index_model(index: Path) -> str:
 def trained_on_official_rsicd() -> bool:
     """Whether the shipped checkpoint was trained on the official RSICD json, whose train split holds rsicd_aid150
     test scenes (the data README: never train on one and score on the other)."""
-    import torch
+    from geoseek.models.checkpoints import load_checkpoint
 
-    ckpt = torch.load(ROOT / "geoseek" / "models" / "weights" / "geoseek-default.pt", map_location="cpu", weights_only=False)
+    ckpt = load_checkpoint(ROOT / "geoseek" / "models" / "weights" / "geoseek-default.pt")
     return Path(str(ckpt.get("train", {}).get("config", {}).get("dataset", ""))).name == "dataset_rsicd.json"
 
 
