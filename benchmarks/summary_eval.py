@@ -175,3 +175,39 @@ def cells_sections(box_rules: dict | None, late: dict | None, out: list[str]) ->
         box_rules_section(box_rules, out)
     if late:
         late_search_section(late, out)
+
+
+def _at_epochs(history: list[dict], epochs: list[int]) -> list[str]:
+    """The trainer's val mR at each of ``epochs`` ('-' where the run has no such epoch)."""
+    by_epoch = {e["epoch"]: e["val_mR"] for e in history}
+    return [f"{by_epoch[n]:.2f}" if n in by_epoch else "-" for n in epochs]
+
+
+def loss_ablation_section(ab: dict | None, out: list[str]) -> None:
+    """The MS-VLAM loss against the global-only loss (benchmarks/loss_ablation.py): one trained run per loss, each
+    scored with the shipped model's commands."""
+    if not ab or not ab.get("runs"):
+        return
+    rows, curves = [], []
+    longest = max(len(r["history"]) for r in ab["runs"].values())
+    marks = sorted({1, *range(5, longest + 1, 5), longest})
+    for label, r in ab["runs"].items():
+        v, t, sc = r["val"], r["test"], r["scenes_nwpu_vhr10"]
+        g, f = sc["global"]["mAP"], sc["fused"]["mAP"]
+        best = max(r["history"], key=lambda e: e["val_mR"])
+        rows.append([label, f"`{r['model']}`", f"{len(r['history'])} ({r['best_epoch']})", f"{best['val_mR']:.2f}",
+                     f"{v['global_only']['mR']:.2f} / {v['tuned']['mR']:.2f}",
+                     f"{t['global_only']['mR']:.2f} / {t['fused_tuned']['mR']:.2f}",
+                     f"{g:.3f} / {f:.3f} ({f / g:.2f}x)",
+                     f"{sc['fused']['contains']:.3f} ({sc['fused']['chance_contains']:.3f}) at {sc['fused']['area_share']:.3f}"])
+        curves.append([label, *_at_epochs(r["history"], marks)])
+    out += ["### The MS-VLAM loss against the global-only loss (`benchmarks/loss_ablation.py`, "
+            "results/loss_ablation_rsicd.json)", "",
+            f"{ab['dataset']}. The same recipe, seed and epoch budget; only the loss weights differ. Each run's best "
+            "epoch (trainer val mR) is indexed with the shipped orientation count, its fusion weights are tuned on val "
+            "(`geoseek bench tune-fusion`), then RSICD test and the NWPU VHR-10 DRIS scenes are scored once.", "",
+            table(["run", "model", "epochs (best)", "trainer val mR", "val mR global-only / tuned",
+                   "test mR global-only / fused", "scene mAP global-only / fused", "boxes with the class (chance) at area"],
+                  rows), "",
+            "Trainer val mR (global vector, one orientation) by epoch:", "",
+            table(["run", *(f"epoch {n}" for n in marks)], curves), ""]

@@ -63,8 +63,8 @@ def provenance_section(results_dir: Path, shipped: str, out: list[str]) -> None:
     rows = []
     for path in sorted(results_dir.glob("*.json")):
         ours = sorted(recorded_models(json.loads(path.read_text())))
-        state = ("shipped model" if ours == [shipped] else "earlier model" if ours else
-                 "none recorded")
+        state = ("shipped model" if ours == [shipped] else
+                 "shipped model beside other runs" if shipped in ours else "earlier model" if ours else "none recorded")
         rows.append([f"`{path.name}`", ", ".join(f"`{m}`" for m in ours) or "-", state])
     out += ["## Which model each result was measured with", "",
             f"The shipped default is `{shipped}`. The headline table uses only results recorded with it.", "",

@@ -44,11 +44,13 @@ def test_the_provenance_table_lists_every_results_file(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps({"model": SHIPPED}))
     (tmp_path / "b.json").write_text(json.dumps({"model": OLD}))
     (tmp_path / "c.json").write_text(json.dumps({"qps": 9}))
+    (tmp_path / "d.json").write_text(json.dumps({"runs": {"x": {"model": SHIPPED}, "y": {"model": OLD}}}))
     out: list[str] = []
     prov.provenance_section(tmp_path, SHIPPED, out)
     lines = "\n".join(out).splitlines()
     rows = {line.split("|")[1].strip(): line for line in lines if line.startswith("| `")}
     assert "shipped model" in rows["`a.json`"] and "earlier model" in rows["`b.json`"] and "none recorded" in rows["`c.json`"]
+    assert "shipped model beside other runs" in rows["`d.json`"]
 
 
 def test_the_committed_headline_results_were_measured_with_the_shipped_checkpoint():
