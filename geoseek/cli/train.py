@@ -27,6 +27,8 @@ def train(
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     image_dir: Annotated[Optional[Path], typer.Option("--image-dir", help="Folder holding the dataset json's images "
                          "(default: found next to the json, as `geoseek index` finds it).")] = None,
+    mosaic: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of each batch made of 2x2 mosaics of four "
+                                          "train images (multi-instance: a tile's caption must find its tile).")] = 0.0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last.pt.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -40,7 +42,7 @@ def train(
         cfg = TrainConfig(dataset=str(data), model=model, out=str(out), epochs=epochs, batch_size=batch_size, lr=lr,
                           weight_decay=weight_decay, loss_weights=(weights.global_, weights.region, weights.object),
                           seed=seed, patience=patience, train_split=train_split, val_split=val_split, limit=limit,
-                          device=device, image_dir=str(image_dir) if image_dir else None)
+                          device=device, image_dir=str(image_dir) if image_dir else None, mosaic=mosaic)
         result = Trainer(cfg, resume=resume, progress=not quiet).run()
     best = result.best_val
     typer.echo(f"trained {result.epochs_run} epoch(s) in {result.seconds:.0f}s"

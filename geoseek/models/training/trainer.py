@@ -36,6 +36,7 @@ from geoseek.models.training.checkpoint import (
 )
 from geoseek.models.training.data import CaptionedImages, load_split
 from geoseek.models.training.losses import MSVLAMLoss
+from geoseek.models.training.mosaic import mosaic_batch
 from geoseek.models.text import caption_bank
 from geoseek.schemas.bench import MatchRule
 from geoseek.schemas.levels import LevelWeights
@@ -69,6 +70,7 @@ class TrainConfig:
     lock_text: bool = True  # the text tower is locked; its caption features are computed once
     workers: int = 2
     image_dir: str | None = None  # the folder holding the dataset json's images (None: found next to the json)
+    mosaic: float = 0.0  # share of each batch's slots that are 2x2 multi-instance mosaics (training/mosaic.py)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -118,6 +120,7 @@ class Trainer:
             saved = self.resume_state["train"]["config"]
             keep = {k: saved[k] for k in ("dataset", "model", "batch_size", "lr", "weight_decay", "warmup_epochs",
                                           "loss_weights", "seed", "train_split", "val_split", "limit", "lock_text")}
+            keep["mosaic"] = saved.get("mosaic", 0.0)  # runs from before mosaics had none
             # The run's own length and patience unless overridden (the LR schedule spans the epochs).
             for k in ("epochs", "patience"):
                 if getattr(cfg, k) is None or getattr(cfg, k) == saved[k]:
@@ -189,14 +192,15 @@ class Trainer:
     def step(self, rows: torch.Tensor, gen: torch.Generator) -> dict[str, float]:
         """One optimiser step on the train images ``rows`` (1-D index tensor)."""
         data: CaptionedImages = self.train
-        x = augment(data.pixels[rows], gen).to(self.device)
-        per_image = [data.caption_ids[int(r)] for r in rows]
+        batch = mosaic_batch(data.pixels, data.caption_ids, rows, self.cfg.mosaic, gen)
+        x = augment(batch.pixels, gen).to(self.device)
+        per_image = batch.caption_ids
         all_ids = sorted({c for ids in per_image for c in ids})
         col = {c: j for j, c in enumerate(all_ids)}
         sentence_pos = torch.zeros(len(rows), len(all_ids), dtype=torch.bool)
         for i, ids in enumerate(per_image):
             sentence_pos[i, [col[c] for c in ids]] = True
-        pick = torch.tensor([ids[int(torch.randint(len(ids), (1,), generator=gen))] for ids in per_image])
+        pick = torch.tensor([ids[int(torch.randint(len(ids), (1,), generator=gen))] for ids in batch.sample_from])
         sampled_pos = torch.tensor([[p in set(ids) for p in pick.tolist()] for ids in per_image])
         sentences, _, _ = self._text(self.train_bank, torch.tensor(all_ids))
         sampled, tokens, mask = self._text(self.train_bank, pick)
