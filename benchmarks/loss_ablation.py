@@ -46,6 +46,7 @@ def score_val(label: str, spec: str, history: Path, dataset: Path, work: Path, o
     tuned = json.loads(geoseek("bench", "tune-fusion", "--index", val, "--dataset", dataset, "--split", "val",
                                "--out", work / f"{label}-tune.json"))
     epochs = json.loads(history.read_text())
+    epochs = epochs["history"] if isinstance(epochs, dict) else epochs  # a run's history.json, or a committed record of one
     out = {"model": index_model(val), "spec": spec, "orientations": orientations,
            "history": [{k: e[k] for k in HISTORY_KEYS if k in e} for e in epochs],
            "best_epoch": max(epochs, key=lambda e: e["val_mR"])["epoch"],

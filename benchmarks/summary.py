@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from summary_eval import (cells_sections, loss_ablation_section, orientations_section, rsicd_official_section,
+from summary_eval import (cells_sections, finetune_section, loss_ablation_section, orientations_section, rsicd_official_section,
                           scenes_section, similar_section)
 from summary_plots import CONTROL_QUERIES, RESULTS, plots
 from summary_provenance import is_current, provenance_section, shipped_model_id, stale_note
@@ -321,6 +321,7 @@ def main() -> int:
         rsicd_official_section(official, json.loads((ROOT / "benchmarks" / "published_rsicd.json").read_text()), out, worse)
         orientations_section(load("orientations_rsicd_val.json"), out)
         loss_ablation_section(load("loss_ablation_rsicd.json"), out)
+        finetune_section(load("finetune_rsicd.json"), out)
     else:
         missing.append("recall_rsicd_official_test.json")
     sc = load("scenes_nwpu_vhr10.json")

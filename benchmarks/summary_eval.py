@@ -211,3 +211,42 @@ def loss_ablation_section(ab: dict | None, out: list[str]) -> None:
                   rows), "",
             "Trainer val mR (global vector, one orientation) by epoch:", "",
             table(["run", *(f"epoch {n}" for n in marks)], curves), ""]
+
+
+def _t2i_mean(rec: dict) -> float:
+    """Mean text->image recall (R@1, R@5, R@10) of a `bench recall` result: on val mosaics, scene retrieval."""
+    return sum(rec["t2i"].values()) / len(rec["t2i"])
+
+
+def finetune_section(ft: dict | None, out: list[str]) -> None:
+    """Fine-tunes of the shipped model beside it (benchmarks/loss_ablation.py --mosaics): val on RSICD chips and on
+    large val scenes made of RSICD val chips (mosaic_scenes.py), then, where scored, RSICD test and NWPU VHR-10."""
+    if not ft or not ft.get("runs"):
+        return
+    rows = []
+    for label, r in ft["runs"].items():
+        v, m = r["val"], r["val"].get("mosaic_scenes")
+        row = [label, f"`{r['model']}`", f"{len(r['history'])} ({r['best_epoch']})",
+               f"{v['global_only']['mR']:.2f} / {v['tuned']['mR']:.2f}"]
+        if m:
+            g, f = _t2i_mean(m["global_only"]), _t2i_mean(m["fused_tuned"])
+            row.append(f"{g:.2f} / {f:.2f} ({f / g:.2f}x)")
+        else:
+            row.append("-")
+        if "test" in r:
+            sc = r["scenes_nwpu_vhr10"]
+            sg, sf = sc["global"]["mAP"], sc["fused"]["mAP"]
+            row += [f"{r['test']['global_only']['mR']:.2f} / {r['test']['fused_tuned']['mR']:.2f}",
+                    f"{sg:.3f} / {sf:.3f} ({sf / sg:.2f}x)"]
+        else:
+            row += ["not scored here", "not scored here"]
+        rows.append(row)
+    out += ["### Fine-tunes of the shipped model (`benchmarks/loss_ablation.py --mosaics`, results/finetune_rsicd.json)",
+            "", f"{ft['dataset']}. Val mosaics: `benchmarks/mosaic_scenes.py` (RSICD val chips, 3x3 per 672 px scene; a "
+            "tile's caption is a query whose only correct scene is the one holding it), indexed like any archive (DRIS) "
+            "and scored with the weights tuned on RSICD val chips. Runs are compared on val; test and NWPU VHR-10 are "
+            "scored once, for the runs shown with them (the shipped model's are the headline's and the loss ablation's above).",
+            "",
+            table(["run", "model", "epochs (best)", "RSICD val mR global-only / tuned",
+                   "val mosaics: scene recall global-only / fused", "RSICD test mR global-only / fused",
+                   "NWPU VHR-10 scene mAP global-only / fused"], rows), ""]

@@ -46,3 +46,26 @@ def test_no_ablation_results_give_no_section():
     summary_eval.loss_ablation_section(None, out)
     summary_eval.loss_ablation_section({"runs": {}}, out)
     assert out == []
+
+
+def _recall(r1: float, r5: float, r10: float) -> dict:
+    return {"t2i": {"R@1": r1, "R@5": r5, "R@10": r10}, "mR": 0.0}
+
+
+def test_the_finetune_section_shows_val_mosaics_and_marks_runs_not_scored_on_test():
+    val = {"global_only": {"mR": 14.56}, "tuned": {"mR": 14.68}}
+    scored = {"model": "geoseek-default@a", "history": [{"epoch": 1, "val_mR": 14.0}], "best_epoch": 1,
+              "val": {**val, "mosaic_scenes": {"global_only": _recall(2.0, 8.0, 14.0), "fused_tuned": _recall(3.0, 15.0, 27.0)}},
+              "test": {"global_only": {"mR": 16.45}, "fused_tuned": {"mR": 16.24}},
+              "scenes_nwpu_vhr10": {"global": {"mAP": 0.4}, "fused": {"mAP": 0.5}}}
+    val_only = {**scored, "model": "best.pt@b", "val": val}
+    for key in ("test", "scenes_nwpu_vhr10"):
+        val_only.pop(key)
+    out: list[str] = []
+    summary_eval.finetune_section({"dataset": "RSICD", "runs": {"v2": scored, "ft": val_only}}, out)
+    rows = {line.split("|")[1].strip(): line for line in out[-2].splitlines() if line.startswith("| ")}
+    assert "8.00 / 15.00 (1.88x)" in rows["v2"] and "16.45 / 16.24" in rows["v2"] and "0.400 / 0.500 (1.25x)" in rows["v2"]
+    assert rows["ft"].count("not scored here") == 2 and "| - |" in rows["ft"]  # no mosaics, no test for this run
+    empty: list[str] = []
+    summary_eval.finetune_section(None, empty)
+    assert empty == []
