@@ -64,14 +64,15 @@ def score_test(label: str, run: dict, dataset: Path, work: Path) -> dict:
     chosen = run["val"]["tuned"]["weights"]
     weights = weights_spec(chosen)
     test = fresh_index(work / f"{label}-test", dataset, "--split", "test", *model)
+    tested = index_model(test)
+    if tested != run["model"]:  # before the NWPU index: a changed checkpoint stops the run early
+        raise SystemExit(f"{label}: the test index has model {tested}, val was scored with {run['model']}")
     base = ["bench", "recall", "--index", test, "--dataset", dataset, "--split", "test", "-q"]
     scenes_ix = fresh_index(work / f"{label}-nwpu-dris", NWPU / "images", *model)
     t2i = chosen.get("text_to_image", chosen)
     scenes = json.loads(geoseek("bench", "scenes", "--coco", NWPU / "annotations.json", "--images", NWPU / "images",
                                 "--index", scenes_ix, "--label", "dris", "--configs", "global,global+region,global+object,fused",
                                 "--weights", ",".join(str(t2i[k]) for k in ("global", "region", "object")), "-q"))
-    if index_model(test) != run["model"]:
-        raise SystemExit(f"{label}: the test index has model {index_model(test)}, val was scored with {run['model']}")
     return {**run, "test": {"global_only": json.loads(geoseek(*base, "--levels", "global")),
                             "fused_tuned": json.loads(geoseek(*base, "--weights", weights))},
             "scenes_nwpu_vhr10": scenes["summary"]["dris"]}
