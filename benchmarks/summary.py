@@ -11,8 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-from summary_eval import (cells_sections, finetune_section, loss_ablation_section, orientations_section, rsicd_official_section,
-                          scenes_section, similar_section)
+from summary_eval import (cells_sections, finetune_section, level_variants_section, loss_ablation_section,
+                          orientations_section, rsicd_official_section, scenes_section, similar_section)
 from summary_plots import CONTROL_QUERIES, RESULTS, plots
 from summary_provenance import is_current, provenance_section, shipped_model_id, stale_note
 from summary_scale import scale_10m_section
@@ -322,6 +322,7 @@ def main() -> int:
         orientations_section(load("orientations_rsicd_val.json"), out)
         loss_ablation_section(load("loss_ablation_rsicd.json"), out)
         finetune_section(load("finetune_rsicd.json"), out)
+        level_variants_section(load("level_variants_val.json"), out)
     else:
         missing.append("recall_rsicd_official_test.json")
     sc = load("scenes_nwpu_vhr10.json")

@@ -250,3 +250,37 @@ def finetune_section(ft: dict | None, out: list[str]) -> None:
             table(["run", "model", "epochs (best)", "RSICD val mR global-only / tuned",
                    "val mosaics: scene recall global-only / fused", "RSICD test mR global-only / fused",
                    "NWPU VHR-10 scene mAP global-only / fused"], rows), ""]
+
+
+VARIANT_NAMES = {"as_indexed": "as indexed and searched (region: DRIS views; object: FILIP over all cells)",
+                 "object_per_view": "object: FILIP within each view, best view",
+                 "region_cell_windows": "region: best 3x3-cell window of the stored cells",
+                 "region_max_of_both": "region: the better of DRIS views and cell windows"}
+
+
+def level_variants_section(lv: dict | None, out: list[str]) -> None:
+    """Other ways to score the region and object levels (benchmarks/level_variants.py), on val splits only:
+    text->image mean R@1/5/10 at the shipped weights and at the best grid weights, per val set."""
+    if not lv:
+        return
+    sets = list(lv)
+    names = list(lv[sets[0]]["variants"])
+    rows = []
+    for name in names:
+        label = VARIANT_NAMES.get(name) or (f"region and object minus {name.rsplit('_', 1)[1]} x ln(views)"
+                                            if name.startswith("view_penalty_") else name)
+        row = [label]
+        for s in sets:
+            v = lv[s]["variants"].get(name)
+            best = weights_str(dict(zip(("global", "region", "object"), v["best_weights"]))) if v else ""
+            row.append(f"{v['shipped']:.2f} / {v['best']:.2f} ({best})" if v else "-")
+        rows.append(row)
+    header = ["scoring"] + [f"{s}: {lv[s]['images']:,} images, {lv[s]['queries']:,} queries; views per image "
+                            f"{', '.join(lv[s]['views_per_image'])}; global-only {lv[s]['variants'][names[0]]['global_only']:.2f}"
+                            for s in sets]
+    out += ["### Other ways to score the region and object levels (`benchmarks/level_variants.py`, results/level_variants_val.json)",
+            "", "Val splits only, model of each set as recorded in the file. Text->image mean R@1/5/10 by the own-image rule, "
+            "at the shipped text->image weights / at the best weights of the 0.1 grid (those weights). Every variant "
+            "re-scores what the index stores; the first row is what search does. On an image with one view the region score "
+            "is the global score, so weights that differ only in their global/region split tie there (the first in grid "
+            "order is shown).", "", table(header, rows), ""]

@@ -23,7 +23,8 @@ def test_scenes_are_tiles_of_the_split_with_their_captions(tmp_path):
     assert len(set(used)) == 8 and set(used) <= set(source)  # val chips only, each once
     for s in scenes:
         im = np.asarray(Image.open(tmp_path / "out" / s["filepath"] / s["filename"]).convert("RGB"), dtype=float)
-        assert im.shape[:2] == (summary["scene_px"], summary["scene_px"]) and s["split"] == "scenes"
+        px = summary["scene_px"]["2"]
+        assert im.shape[:2] == (px, px) and s["split"] == "scenes"
         captions = [c["raw"] for c in s["sentences"]]
         for t in s["tiles"]:
             chip = source[t["file"]]
@@ -33,3 +34,19 @@ def test_scenes_are_tiles_of_the_split_with_their_captions(tmp_path):
             assert np.abs(im[y0:y1, x0:x1] - np.asarray(ref, dtype=float)).mean() < 8  # the tile is that chip (JPEG)
     again = mosaic_scenes.build(dataset, tmp_path / "again", split="val", grid=2, seed=1)
     assert again == summary and json.loads((tmp_path / "again" / "dataset.json").read_text())["images"] == scenes
+
+
+def test_mixed_grids_cycle_scene_sizes_and_keep_every_tile_once(tmp_path):
+    dataset = make_split_archive(tmp_path / "archive", n_train=4, n_val=9, n_test=4)
+    summary = mosaic_scenes.build(dataset, tmp_path / "out", split="val", grid=(1, 2), seed=0)
+    # 1 + 4 + 1 tiles fill three scenes; a fourth (2x2) would need 4 of the 3 left
+    assert summary["scenes"] == 3 and summary["tiles"] == 6 and summary["left_out"] == 3
+    scenes = json.loads((tmp_path / "out" / "dataset.json").read_text())["images"]
+    assert [len(s["tiles"]) for s in scenes] == [1, 4, 1]
+    chip = summary["scene_px"]["1"]
+    assert summary["scene_px"]["2"] == 2 * chip
+    for s in scenes:
+        side = chip * int(len(s["tiles"]) ** 0.5)
+        assert Image.open(tmp_path / "out" / s["filepath"] / s["filename"]).size == (side, side)
+    used = [t["file"] for s in scenes for t in s["tiles"]]
+    assert len(set(used)) == 6
