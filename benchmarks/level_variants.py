@@ -53,6 +53,8 @@ def view_of_cells(level, views_per_image: np.ndarray) -> tuple[np.ndarray, int]:
     if len(per_view) != 1 or (counts % views_per_image).any() or 0 in per_view:
         raise SystemExit("the object level is not the same grid of cells in every view (an index of segments?)")
     cells = per_view.pop()
+    if (np.diff(np.asarray(level.image_idx)) < 0).any():  # views are numbered (and pooled) in row order
+        raise SystemExit("the object level's rows are not in image order")
     first_view = np.concatenate([[0], np.cumsum(views_per_image)[:-1]])
     img = np.asarray(level.image_idx, np.int64)
     local = np.arange(level.size) - level.starts[img]

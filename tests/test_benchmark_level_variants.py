@@ -40,6 +40,10 @@ def test_cells_are_numbered_by_view_image_after_image():
         level_variants.view_of_cells(_level([4, 10]), np.array([1, 3]))  # 10 cells do not split into 3 views
     with pytest.raises(SystemExit, match="same grid of cells"):
         level_variants.view_of_cells(_level([4, 12]), np.array([1, 4]))  # 3 cells per view here, 4 there
+    shuffled = _level([4, 12])
+    shuffled.image_idx = shuffled.image_idx[::-1].copy()  # rows not in image order: view ids would be wrong
+    with pytest.raises(SystemExit, match="image order"):
+        level_variants.view_of_cells(shuffled, np.array([1, 3]))
 
 
 @pytest.fixture()
