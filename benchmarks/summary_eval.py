@@ -273,7 +273,8 @@ def level_variants_section(lv: dict | None, out: list[str]) -> None:
         for s in sets:
             v = lv[s]["variants"].get(name)
             best = weights_str(dict(zip(("global", "region", "object"), v["best_weights"]))) if v else ""
-            row.append(f"{v['shipped']:.2f} / {v['best']:.2f} ({best})" if v else "-")
+            at_index = "-" if not v or v["shipped"] is None else f"{v['shipped']:.2f}"  # index weights off the grid: -
+            row.append(f"{at_index} / {v['best']:.2f} ({best})" if v else "-")
         rows.append(row)
     header = ["scoring"] + [f"{s}: {lv[s]['images']:,} images, {lv[s]['queries']:,} queries; views per image "
                             f"{', '.join(lv[s]['views_per_image'])}; global-only {lv[s]['variants'][names[0]]['global_only']:.2f}"

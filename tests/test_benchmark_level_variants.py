@@ -116,6 +116,10 @@ def test_the_section_shows_each_val_set_at_shipped_and_best_weights():
     text = "\n".join(out)
     assert "147 images, 5,469 queries; views per image 1, 17; global-only 7.67" in text
     assert "14.55 / 18.93 (0.1/0.3/0.6)" in text and "minus 0.02 x ln(views) | 11.27 / 18.93" in text
+    off_grid: list[str] = []  # an index whose weights are not on the grid has no figure at them
+    summary_eval.level_variants_section({"mixed": {**lv["mixed"], "variants": {"as_indexed": {**variant, "shipped": None}}}},
+                                        off_grid)
+    assert "| - / 18.93 (0.1/0.3/0.6) |" in "\n".join(off_grid)
     empty: list[str] = []
     summary_eval.level_variants_section(None, empty)
     assert empty == []
