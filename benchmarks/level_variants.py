@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geoseek.bench.fusion import _float32_levels, _text_to_image_scores, _top_k, weight_grid
+from geoseek.bench.fusion import _float32_levels, _pooled_scores, _top_k, weight_grid
 from geoseek.bench.recall import _check_gallery, split_queries
 from geoseek.metrics import KS, recall_at_k
 from geoseek.search.engine import SearchEngine
@@ -55,14 +55,13 @@ def view_of_cells(level, views_per_image: np.ndarray) -> tuple[np.ndarray, int]:
     cells = per_view.pop()
     if (np.diff(np.asarray(level.image_idx)) < 0).any():  # views are numbered (and pooled) in row order
         raise SystemExit("the object level's rows are not in image order")
-    first_view = np.concatenate([[0], np.cumsum(views_per_image)[:-1]])
-    img = np.asarray(level.image_idx, np.int64)
-    local = np.arange(level.size) - level.starts[img]
-    return first_view[img] + local // cells, cells
+    return np.arange(level.size) // cells, cells  # rows in image order, each image's views in turn
 
 
 def extra_scores(engine: SearchEngine, state, texts: list[str]) -> dict[str, np.ndarray]:
-    """(T, N) per variant: object FILIP per view, and the best region-loss window of the stored cells."""
+    """(T, N) per variant: object FILIP per view, and the best region-loss window of the stored cells; the
+    engine's pooled level scores (T, N, 3) as search sees them (``as_indexed``); views (N,) per image. Each text is
+    encoded once for all of them."""
     obj, n = state.levels["object"], len(state.images.ids)
     region = state.levels["region"]
     views = 1 + (region.ends - region.starts)  # global + region views
@@ -78,14 +77,17 @@ def extra_scores(engine: SearchEngine, state, texts: list[str]) -> dict[str, np.
     encoded = engine.encode_text_queries(texts, LEVELS)
     per_view = np.full((len(texts), n), -np.inf, np.float32)
     windows_best = np.full((len(texts), n), -np.inf, np.float32)
+    as_indexed = np.zeros((len(texts), n, len(LEVELS)), np.float32)
     for i in range(len(texts)):
-        q = text_views(encoded[i], LEVELS, state.manifest).by_level
+        views_i = text_views(encoded[i], LEVELS, state.manifest)
+        as_indexed[i] = _pooled_scores(state, views_i, LEVELS)
+        q = views_i.by_level
         sims = obj.vectors @ q["object"].T  # (cells, tokens)
         best = np.full((int(views.sum()), sims.shape[1]), -np.inf, np.float32)
         np.maximum.at(best, view, sims)  # each token's best cell in each view
         np.maximum.at(per_view[i], view_image, best.mean(axis=1))
         np.maximum.at(windows_best[i], window_image, pooled @ q["global"][0])
-    return {"object_per_view": per_view, "region_cell_windows": windows_best, "views": views}
+    return {"as_indexed": as_indexed, "object_per_view": per_view, "region_cell_windows": windows_best, "views": views}
 
 
 def grid_recall(g: np.ndarray, r: np.ndarray, o: np.ndarray, entry_text: np.ndarray, entry_image: np.ndarray,
@@ -114,9 +116,8 @@ def measure(index: Path, dataset: Path, split: str) -> dict:
     image_ids, entries = split_queries(dataset, split)
     _check_gallery(engine, image_ids, split)
     texts = sorted({t for t, _ in entries})
-    base = _text_to_image_scores(engine, state, texts, LEVELS)
-    g, r, o = base[..., 0], base[..., 1], base[..., 2]
     ex = extra_scores(engine, state, texts)
+    g, r, o = (ex["as_indexed"][..., j] for j in range(len(LEVELS)))
     rw = np.maximum(ex["region_cell_windows"], g)  # as the engine pools region: never below the global view
     gallery = {iid: j for j, iid in enumerate(state.images.ids)}
     row = {t: i for i, t in enumerate(texts)}
