@@ -14,6 +14,7 @@ app.add_typer(serve.store_app, name="store")
 app.command("serve")(serve.serve)
 serve.store_app.command("sync")(serve.store_sync)
 app.command("train")(train.train)
+app.command("average-checkpoints")(train.average_checkpoints)
 app.command("ui")(ui.ui)
 app.command("demo")(ui.demo)
 

@@ -5,7 +5,7 @@ once (pooled + dense grid), and scored against its captions at three levels (los
 text tower is locked by default (LiT-style with the text side fixed): its caption features
 are computed once, so an epoch costs only the image tower. After every epoch: validation
 R@K (global vectors, the standard own-image rule), a resumable ``last.pt``, ``best.pt`` when val mR improves, early stop
-after ``patience`` epochs without improvement.
+after ``patience`` epochs without improvement; with ``keep_epochs``, the last N epochs' weights for averaging.py.
 """
 from __future__ import annotations
 
@@ -71,7 +71,21 @@ class TrainConfig:
     workers: int = 2
     image_dir: str | None = None  # the folder holding the dataset json's images (None: found next to the json)
     mosaic: float = 0.0  # share of each batch's slots that are 2x2 multi-instance mosaics (training/mosaic.py)
+    keep_epochs: int = 0  # keep the weights of the last N epochs in OUT/epochs/ (for geoseek average-checkpoints)
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@torch.no_grad()
+def split_recall(model: torch.nn.Module, data: CaptionedImages, sentences: torch.Tensor, device: torch.device) -> dict:
+    """The trainer's val metric: R@1/5/10 both ways and mR of the global vectors of ``data`` (images at the
+    model's input size, unaugmented) against ``sentences`` (M, D) of ``data.captions``, by the own-image rule."""
+    model.eval()
+    vecs = []
+    for start in range(0, len(data), 256):
+        x = augment(data.pixels[start : start + 256], torch.Generator(), enabled=False).to(device)
+        vecs.append(F.normalize(model.encode_image(x).float(), dim=-1).cpu())
+    # The standard own-image rule: checkpoints are chosen on it, never on the lenient variant.
+    return dense_recall(torch.cat(vecs).numpy(), sentences.float().numpy(), data.caption_ids, match=MatchRule.IMAGE)
 
 
 @dataclass
@@ -215,18 +229,12 @@ class Trainer:
         return {k: float(v.detach()) for k, v in out.items()}
 
     # ---- evaluation -----------------------------------------------------------------------
-    @torch.no_grad()
     def evaluate(self, data: CaptionedImages | None = None) -> dict:
         """Global-vector R@K both ways (own-image rule) on the val split (or ``data``)."""
         data = data or self.val
         self.model.eval()  # before the text features too: a text tower with dropout must not be in train mode
         bank = self.val_bank if data is self.val else caption_bank(self.model, self.tokenizer, data.captions, device=self.device)
-        vecs = []
-        for start in range(0, len(data), 256):
-            x = augment(data.pixels[start : start + 256], torch.Generator(), enabled=False).to(self.device)
-            vecs.append(F.normalize(self.model.encode_image(x).float(), dim=-1).cpu())
-        # The standard own-image rule: checkpoints are chosen on it, never on the lenient variant.
-        return dense_recall(torch.cat(vecs).numpy(), bank[0].float().numpy(), data.caption_ids, match=MatchRule.IMAGE)
+        return split_recall(self.model, data, bank[0], self.device)
 
     # ---- the loop -------------------------------------------------------------------------
     def _meta(self, epoch: int) -> dict:
@@ -246,7 +254,18 @@ class Trainer:
         save_atomic({**base, "state_dict": model_state(self.model, self.model_cfg, self.cfg.lock_text),
                      "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                      "loss_state": self.loss_fn.state_dict()}, self.out / "last.pt")
+        if self.cfg.keep_epochs:
+            self._keep_epoch(epoch, base)
         (self.out / "history.json").write_text(json.dumps(self.history, indent=2))
+
+    def _keep_epoch(self, epoch: int, base: dict) -> None:
+        """OUT/epochs/epoch_NNN.pt (float32 weights, no optimiser), pruned to the last ``keep_epochs``."""
+        folder = self.out / "epochs"
+        folder.mkdir(exist_ok=True)
+        save_atomic({**base, "state_dict": model_state(self.model, self.model_cfg, self.cfg.lock_text)},
+                    folder / f"epoch_{epoch + 1:03d}.pt")
+        for old in sorted(folder.glob("epoch_*.pt"))[: -self.cfg.keep_epochs]:
+            old.unlink()
 
     def run(self) -> TrainResult:
         cfg = self.cfg
