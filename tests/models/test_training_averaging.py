@@ -12,13 +12,19 @@ from geoseek.models import load_encoder
 from geoseek.models.training import TrainConfig, Trainer
 from geoseek.models.training.averaging import average_checkpoints, validate
 from geoseek.schemas.errors import ModelSpecError
-from tests.conftest import TINY_RN
+from tests.conftest import TINY_RN, make_split_archive
 
 
-@pytest.fixture
-def kept_run(split_dataset, tiny_rn_config, tmp_path):
-    """A 3-epoch run keeping its last 2 epochs."""
-    out = tmp_path / "run"
+@pytest.fixture(scope="module")
+def split_dataset(tmp_path_factory):
+    """32 train / 16 val / 16 test real chips, shared by this module's tests (none writes to it)."""
+    return make_split_archive(tmp_path_factory.mktemp("archive"))
+
+
+@pytest.fixture(scope="module")
+def kept_run(split_dataset, tiny_rn_config, tmp_path_factory):
+    """A 3-epoch run keeping its last 2 epochs (trained once for the module; the tests only read it)."""
+    out = tmp_path_factory.mktemp("kept") / "run"
     cfg = TrainConfig(dataset=str(split_dataset), model=str(tiny_rn_config), out=str(out), epochs=3, patience=99,
                       batch_size=8, lr=1e-3, device="cpu", keep_epochs=2)
     Trainer(cfg, progress=False).run()
