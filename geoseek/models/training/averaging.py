@@ -14,10 +14,8 @@ import logging
 from pathlib import Path
 from typing import Any, Sequence
 
-import torch
-
 from geoseek.models.checkpoints import load_checkpoint
-from geoseek.models.training.checkpoint import FORMAT, save_atomic
+from geoseek.models.training.checkpoint import FORMAT, half_state, save_atomic
 from geoseek.schemas.errors import ModelSpecError
 
 log = logging.getLogger(__name__)
@@ -53,11 +51,7 @@ def average_checkpoints(paths: Sequence[str | Path]) -> dict[str, Any]:
             sums[k] += ckpt["state_dict"][k].float()
         last = ckpt
         sources.append(_source(Path(p), ckpt))
-    n = len(paths)
-    state = {}
-    for k, v in last["state_dict"].items():
-        # logit_scale stays float32 as in best.pt: float16 would round the temperature.
-        state[k] = (sums[k] / n).to(torch.float32 if k == "logit_scale" else torch.float16) if k in sums else v.clone()
+    state = half_state({k: sums[k] / len(paths) if k in sums else v for k, v in last["state_dict"].items()})
     train = {**last.get("train", {}), "averaged_from": sources}
     return {"format": FORMAT, "model_cfg": cfg, "lock_text": last.get("lock_text", True), "train": train,
             "state_dict": state}

