@@ -218,9 +218,11 @@ def _t2i_mean(rec: dict) -> float:
     return sum(rec["t2i"].values()) / len(rec["t2i"])
 
 
-def finetune_section(ft: dict | None, out: list[str]) -> None:
-    """Fine-tunes of the shipped model beside it (benchmarks/loss_ablation.py --mosaics): val on RSICD chips and on
-    large val scenes made of RSICD val chips (mosaic_scenes.py), then, where scored, RSICD test and NWPU VHR-10."""
+def finetune_section(ft: dict | None, out: list[str],
+                     title: str = "Fine-tunes of the shipped model", file: str = "finetune_rsicd.json") -> None:
+    """Runs beside the shipped model (benchmarks/loss_ablation.py --mosaics, written to ``file``): val on RSICD chips
+    and on large val scenes made of RSICD val chips (mosaic_scenes.py), then, where scored, RSICD test and NWPU
+    VHR-10. ``title`` heads the section."""
     if not ft or not ft.get("runs"):
         return
     rows = []
@@ -241,7 +243,7 @@ def finetune_section(ft: dict | None, out: list[str]) -> None:
         else:
             row += ["not scored here", "not scored here"]
         rows.append(row)
-    out += ["### Fine-tunes of the shipped model (`benchmarks/loss_ablation.py --mosaics`, results/finetune_rsicd.json)",
+    out += [f"### {title} (`benchmarks/loss_ablation.py --mosaics`, results/{file})",
             "", f"{ft['dataset']}. Val mosaics: `benchmarks/mosaic_scenes.py` (RSICD val chips, 3x3 per 672 px scene; a "
             "tile's caption is a query whose only correct scene is the one holding it), indexed like any archive (DRIS) "
             "and scored with the weights tuned on RSICD val chips. Runs are compared on val; test and NWPU VHR-10 are "

@@ -66,6 +66,12 @@ def test_the_finetune_section_shows_val_mosaics_and_marks_runs_not_scored_on_tes
     rows = {line.split("|")[1].strip(): line for line in out[-2].splitlines() if line.startswith("| ")}
     assert "8.00 / 15.00 (1.88x)" in rows["v2"] and "16.45 / 16.24" in rows["v2"] and "0.400 / 0.500 (1.25x)" in rows["v2"]
     assert rows["ft"].count("not scored here") == 2 and "| - |" in rows["ft"]  # no mosaics, no test for this run
+    assert out[0].startswith("### Fine-tunes of the shipped model") and "results/finetune_rsicd.json" in out[0]
+    other: list[str] = []
+    summary_eval.finetune_section({"dataset": "RSICD", "runs": {"long": val_only}}, other, "A longer schedule", "long.json")
+    assert other[0].startswith("### A longer schedule (") and "results/long.json" in other[0]
+    other_rows = {line.split("|")[1].strip(): line for line in other[-2].splitlines() if line.startswith("| ")}
+    assert other_rows["long"].split("|")[2:] == rows["ft"].split("|")[2:]  # the same row under another heading
     empty: list[str] = []
     summary_eval.finetune_section(None, empty)
     assert empty == []
