@@ -321,9 +321,10 @@ def main() -> int:
         rsicd_official_section(official, json.loads((ROOT / "benchmarks" / "published_rsicd.json").read_text()), out, worse)
         orientations_section(load("orientations_rsicd_val.json"), out)
         loss_ablation_section(load("loss_ablation_rsicd.json"), out)
-        finetune_section(load("finetune_rsicd.json"), out)
-        finetune_section(load("long_schedule_rsicd.json"), out, "A longer schedule, not shipped: the v2 recipe over "
-                         "45 epochs, its best epoch and averages of its last epochs", "long_schedule_rsicd.json")
+        for name, title in (("finetune_rsicd.json", "Fine-tunes of the shipped model"),
+                            ("long_schedule_rsicd.json", "A longer schedule, not shipped: the v2 recipe over 45 epochs, "
+                                                         "its best epoch and averages of its last epochs")):
+            finetune_section(load(name), out, title, name)
         level_variants_section(load("level_variants_val.json"), out)
     else:
         missing.append("recall_rsicd_official_test.json")

@@ -251,19 +251,19 @@ class Trainer:
         if improved:
             save_atomic({**base, "state_dict": model_state(self.model, self.model_cfg, self.cfg.lock_text, half=True)},
                         self.out / "best.pt")
-        save_atomic({**base, "state_dict": model_state(self.model, self.model_cfg, self.cfg.lock_text),
-                     "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+        weights = {**base, "state_dict": model_state(self.model, self.model_cfg, self.cfg.lock_text)}
+        save_atomic({**weights, "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                      "loss_state": self.loss_fn.state_dict()}, self.out / "last.pt")
         if self.cfg.keep_epochs:
-            self._keep_epoch(epoch, base)
+            self._keep_epoch(epoch, weights)
         (self.out / "history.json").write_text(json.dumps(self.history, indent=2))
 
-    def _keep_epoch(self, epoch: int, base: dict) -> None:
-        """OUT/epochs/epoch_NNN.pt (float32 weights, no optimiser), pruned to the last ``keep_epochs``."""
+    def _keep_epoch(self, epoch: int, weights: dict) -> None:
+        """``weights`` (last.pt without the optimiser: float32) as OUT/epochs/epoch_NNN.pt, pruned to the last
+        ``keep_epochs``."""
         folder = self.out / "epochs"
         folder.mkdir(exist_ok=True)
-        save_atomic({**base, "state_dict": model_state(self.model, self.model_cfg, self.cfg.lock_text)},
-                    folder / f"epoch_{epoch + 1:03d}.pt")
+        save_atomic(weights, folder / f"epoch_{epoch + 1:03d}.pt")
         for old in sorted(folder.glob("epoch_*.pt"))[: -self.cfg.keep_epochs]:
             old.unlink()
 
