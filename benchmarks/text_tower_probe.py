@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from geoseek.bench.fusion import _top_k
 from geoseek.bench.recall import split_queries
 from geoseek.metrics import KS, mean_recall, recall_at_k
+from geoseek.models.text import pad_token_id, text_tokens
 from geoseek.search.engine import SearchEngine
 
 log = logging.getLogger("benchmarks.text_tower_probe")
@@ -66,8 +67,8 @@ class TextLayers:
 
     def __init__(self, engine: SearchEngine, n: int) -> None:
         enc = engine.encoder
-        self.text, self.tokenize = enc.model.text, enc.tokenizer
-        self.pad = self.text.config.pad_token_id
+        self.model, self.text, self.tokenize = enc.model, enc.model.text, enc.tokenizer
+        self.pad = pad_token_id(self.model)
         layers = self.text.transformer.encoder.layer
         if not 1 <= n <= len(layers):
             raise SystemExit(f"--layers must be 1..{len(layers)}")
@@ -82,11 +83,9 @@ class TextLayers:
         """Texts -> (len, D) L2-normalised sentence vectors, pooled as the encoder pools them."""
         self.text.train(train)
         ids = self.tokenize(texts)
-        ids = ids[:, : max(int((ids != self.pad).sum(1).max()), 2)]
-        attn = (ids != self.pad).long()
+        ids = ids[:, : max(int((ids != self.pad).sum(1).max()), 2)]  # trailing all-pad columns change nothing
         with torch.set_grad_enabled(train):
-            out = self.text.transformer(input_ids=ids, attention_mask=attn)
-            return F.normalize(self.text.proj(self.text.pooler(out, attn)), dim=-1)
+            return F.normalize(text_tokens(self.model, ids)[0], dim=-1)
 
     def embed_all(self, texts: list[str], batch: int = 512) -> np.ndarray:
         return torch.cat([self.embed(texts[s:s + batch]) for s in range(0, len(texts), batch)]).numpy()
@@ -104,7 +103,7 @@ def run(args: argparse.Namespace) -> dict:
     by_image: dict[int, list[str]] = {}
     for text, r in train_caps:
         by_image.setdefault(r, []).append(text)
-    images = np.array(sorted(by_image))
+    images = sorted(by_image)  # image rows with captions, sampled from each step
     tower = TextLayers(val_engine, args.layers)
     opt = torch.optim.AdamW(tower.params, lr=args.lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.1)
@@ -113,8 +112,8 @@ def run(args: argparse.Namespace) -> dict:
     log.info("step 0 (the shipped model): val mR %.2f", history[0]["mR"])
     start, losses = time.perf_counter(), []
     for step in range(1, args.steps + 1):
-        batch = rng.sample(list(images), args.batch)
-        tx = tower.embed([rng.choice(by_image[int(i)]) for i in batch], train=True)
+        batch = rng.sample(images, args.batch)
+        tx = tower.embed([rng.choice(by_image[i]) for i in batch], train=True)
         logits = tower.scale * tx @ image_t[batch].T
         target = torch.arange(len(batch))
         loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
